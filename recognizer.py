@@ -203,7 +203,10 @@ class Recognizer:
 
     def recognize_many(self, images):
         """Recognitions of many images, with one model call per batch of digits."""
-        prepared = [preprocessing.prepare(_as_array(image)) for image in images]
+        return self.recognize_prepared([preprocessing.prepare(_as_array(image)) for image in images])
+
+    def recognize_prepared(self, prepared):
+        """Recognitions of preprocessing.prepare() outputs, batched through the model."""
         all_digits = [item.digits for item in prepared if len(item.digits)]
         probabilities = self.probabilities(
             np.concatenate(all_digits) if all_digits else np.zeros((0, 28, 28, 1), np.float32)

@@ -1,0 +1,359 @@
+"""Draw digits or upload pictures of them, and see what the CNN reads.
+
+    streamlit run app.py
+    DIGIT_MODEL=/path/to/other.keras streamlit run app.py
+
+The model is loaded once per server process and runs on ONNX Runtime (see
+recognizer.py), so a prediction takes milliseconds and TensorFlow is never imported
+while the exported model is up to date.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+import preprocessing
+from recognizer import DEFAULT_MODEL, ModelError, Recognition, Recognizer
+
+TITLE = "Handwritten digit recognizer"
+CANVAS_HEIGHT = 280  # ten times MNIST's 28 px: room for a finger-drawn digit
+CANVAS_WIDTHS = {"One digit": 280, "Whole number": 560}  # the wide canvas fits several digits
+INK_COLOUR = "#000000"
+PAPER_COLOUR = "#ffffff"  # opaque paper keeps the ink visible in any theme and in the downloaded PNG
+BRUSH_WIDTH = 20  # MNIST strokes are about a tenth of the digit's height
+PIXEL_SCALE = 8  # the model's 28x28 input shown at 224 px, each pixel a visible square
+GRID_DARKENING = 0.7  # grid lines between the enlarged pixels, faint on black and on white
+BOX_COLOUR = (79, 70, 229)  # RGB; the theme's primary colour
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp"]
+NOT_MEASURED = "not measured"
+
+# The canvas is inside the component's shadow root, so the page styles its container:
+# touch-action: none there keeps a finger drawing on a phone from scrolling the page.
+PAGE_STYLE = """
+<style>
+.st-key-drawing_pad { touch-action: none; overscroll-behavior: contain; margin-top: 2.75rem; }
+[class*="st-key-answer_"] [data-testid="stMetricValue"] { font-size: 4.5rem; line-height: 1.05; font-weight: 700;
+  letter-spacing: 0.06em; }
+[class*="st-key-answer_"] [data-testid="stMetric"] { padding: 0.75rem 1.25rem; }
+</style>
+"""
+
+
+def model_path():
+    """The model file: $DIGIT_MODEL, or digit_model.keras beside this file."""
+    return Path(os.environ.get("DIGIT_MODEL") or DEFAULT_MODEL)
+
+
+@st.cache_resource(show_spinner="Loading the model...")
+def load_recognizer(path):
+    """One Recognizer per server process and model file, shared by every session."""
+    return Recognizer(path)
+
+
+def read_metrics(path):
+    """The figures train.py measured for the model at path, or {} when there are none."""
+    metrics_path = Path(path).with_name(Path(path).stem + ".metrics.json")
+    try:
+        metrics = json.loads(metrics_path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return metrics if isinstance(metrics, dict) else {}
+
+
+def measured(value, describe):
+    """describe(value) for a measured number, 'not measured' for anything else."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return NOT_MEASURED
+    return describe(value)
+
+
+def duration(seconds):
+    """'42 s', '12 min 5 s' or '1 h 3 min'."""
+    minutes, seconds = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+
+
+def pixel_grid(digit_image):
+    """The 28x28 model input enlarged with nearest-neighbour, with faint lines between pixels."""
+    grey = np.clip(np.asarray(digit_image, dtype=np.float32) * 255, 0, 255).astype(np.uint8)
+    enlarged = cv2.resize(grey, None, fx=PIXEL_SCALE, fy=PIXEL_SCALE, interpolation=cv2.INTER_NEAREST)
+    lines = np.zeros(enlarged.shape, dtype=bool)
+    lines[::PIXEL_SCALE, :] = lines[:, ::PIXEL_SCALE] = True
+    # Lighten black and darken white so the lines show on both.
+    enlarged[lines] = (enlarged[lines] * GRID_DARKENING + 255 * (1 - GRID_DARKENING) / 3).astype(np.uint8)
+    return enlarged
+
+
+def on_white(image):
+    """An RGB uint8 picture of a grey, RGB or RGBA image, transparency shown as white paper."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:  # 16-bit PNGs and the like
+        image = (image.astype(np.float64) * 255 / max(float(image.max()), 1.0)).astype(np.uint8)
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    if image.shape[2] == 4:
+        alpha = image[..., 3:].astype(np.float32) / 255
+        return (image[..., :3] * alpha + 255 * (1 - alpha)).astype(np.uint8)
+    return image[..., :3].copy()
+
+
+def boxes_image(image, boxes):
+    """The picture with a numbered box around each digit found, left to right."""
+    picture = on_white(image)
+    thickness = max(2, round(max(picture.shape[:2]) / 250))
+    font_scale = thickness / 2.5
+    for number, (x, y, width, height) in enumerate(boxes, start=1):
+        cv2.rectangle(picture, (x, y), (x + width - 1, y + height - 1), BOX_COLOUR, thickness)
+        (label_width, label_height), _ = cv2.getTextSize(str(number), cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
+        # The number sits in a filled tab above the box, or inside it at the top edge.
+        top = y - label_height - 2 * thickness if y >= label_height + 2 * thickness else y
+        cv2.rectangle(picture, (x, top), (x + label_width + 2 * thickness, top + label_height + 2 * thickness),
+                      BOX_COLOUR, cv2.FILLED)
+        cv2.putText(picture, str(number), (x + thickness, top + label_height + thickness),
+                    cv2.FONT_HERSHEY_SIMPLEX, font_scale, (255, 255, 255), thickness, cv2.LINE_AA)
+    return picture
+
+
+def probability_frame(digit_result):
+    """The model's ten probabilities as a DataFrame, one row per digit 0-9."""
+    return pd.DataFrame({
+        "digit": [str(digit) for digit in range(10)],
+        "probability": digit_result.probabilities,
+    })
+
+
+def readings_frame(readings):
+    """One row per read file: file, text, confidence, status."""
+    return pd.DataFrame(
+        [(name, recognition.text, recognition.confidence, recognition.status) for name, _, recognition in readings],
+        columns=["file", "text", "confidence", "status"],
+    )
+
+
+def new_drawing():
+    """Start an empty canvas: a new key makes the component start afresh, and the old result goes."""
+    st.session_state.canvas_generation = st.session_state.get("canvas_generation", 0) + 1
+    st.session_state.pop("drawing_result", None)
+
+
+def style_ui():
+    st.html(PAGE_STYLE)
+
+
+def model_error_ui(error):
+    """A page that says what is wrong with the model and how to fix it, instead of a traceback."""
+    st.title(TITLE)
+    st.error(f"**The digit model could not be loaded.** {error}", icon=":material/error:")
+    st.markdown("To fix it, run one of these in the project folder, then reload this page:")
+    st.code(
+        "git checkout -- digit_model.keras digit_model.onnx digit_model.metrics.json   # the committed model\n"
+        "python train.py --data-dir ../shared/data/mnist                                 # or train a new one",
+        language="bash",
+    )
+    st.caption("The app reads the model from $DIGIT_MODEL when it is set, else digit_model.keras beside app.py.")
+
+
+def sidebar_ui(metrics, backend_name):
+    """Settings, the model card and the about text; returns (brush width, predict while drawing)."""
+    with st.sidebar:
+        st.header("Settings")
+        brush_width = st.slider("Brush width", min_value=6, max_value=40, value=BRUSH_WIDTH, step=2,
+                                key="brush_width", help="Thicker strokes look more like MNIST's digits.")
+        live = st.toggle("Predict while drawing", key="live",
+                         help="On: the answer follows every stroke. Off: press Predict.")
+        st.divider()
+        model_card_ui(metrics, backend_name)
+        st.divider()
+        about_ui()
+    return brush_width, live
+
+
+def model_card_ui(metrics, backend_name):
+    st.header("Model card")
+    test = metrics.get("mnist_test") if isinstance(metrics.get("mnist_test"), dict) else {}
+    st.metric("MNIST test accuracy", measured(test.get("accuracy"), lambda value: f"{value:.2%}"))
+    figures = {
+        "Test errors": measured(test.get("errors"), lambda value: f"{value:,} of 10,000"),
+        "Parameters": measured(metrics.get("parameters"), lambda value: f"{value:,}"),
+        "Model size": measured(metrics.get("model_file_bytes"), lambda value: f"{value / 1e6:.1f} MB"),
+        "Training time": measured(metrics.get("training_seconds"), duration),
+        "Best epoch": measured(metrics.get("best_epoch"), lambda value: f"{value} of "
+                               + measured(metrics.get("epochs_run"), str)),
+        "Runs on": "ONNX Runtime" if backend_name == "onnx" else "Keras",
+    }
+    rows = [f"| {name} | {value} |" for name, value in figures.items()]
+    st.markdown("\n".join(["| Figure | Value |", "|:--|--:|", *rows]))
+    if metrics.get("quick_mode"):
+        st.warning("This is the quick test model, trained for seconds: expect mistakes.", icon=":material/science:")
+
+
+def about_ui():
+    st.header("About")
+    st.markdown(
+        "A small convolutional network trained on MNIST's 60,000 handwritten digits. "
+        "Each digit you draw is cropped, scaled to 20 px and centred in 28×28 pixels the way MNIST's "
+        "digits are, then read by the model. Several digits are read left to right. "
+        "Nothing you draw or upload is stored."
+    )
+
+
+def draw_ui(recognizer, brush_width, live):
+    """The canvas, its buttons, and the result for what is drawn."""
+    size = st.radio("Canvas", list(CANVAS_WIDTHS), horizontal=True, key="canvas_size", on_change=new_drawing,
+                    help="The wide canvas holds a whole number. Changing the size starts a new drawing.")
+    width = CANVAS_WIDTHS[size]
+    if width > CANVAS_HEIGHT:  # a wide canvas needs the full width: the result goes below it
+        drawing_area, result_area = st.container(), st.container()
+    else:
+        drawing_area, result_area = st.columns([1, 1.35], gap="large")
+    with drawing_area:
+        with st.container(key="drawing_pad"):
+            canvas = st_canvas(
+                stroke_width=brush_width,
+                stroke_color=INK_COLOUR,
+                background_color=PAPER_COLOUR,
+                height=CANVAS_HEIGHT,
+                width=width,
+                return_image_data=True,
+                # A stable key keeps the drawing across reruns (brush width, toggles); Clear changes it.
+                key=f"canvas_{width}_{st.session_state.get('canvas_generation', 0)}",
+            )
+        with st.container(horizontal=True):
+            predict = st.button("Predict", type="primary", icon=":material/auto_awesome:", disabled=live,
+                                key="predict", help="Predicting while you draw" if live else None)
+            st.button("Clear", icon=":material/delete:", key="clear", on_click=new_drawing)
+        st.caption("Undo, redo and reset are on the canvas toolbar, shown when the pointer is over it.")
+    strokes = (canvas.json_data or {}).get("objects") or []
+    image = canvas.image_data
+    if predict or (live and strokes):
+        recognition = recognizer.recognize(image) if image is not None and strokes else Recognition(digits=())
+        st.session_state.drawing_result = {"strokes": strokes, "recognition": recognition}
+    elif live:
+        st.session_state.pop("drawing_result", None)
+    with result_area:
+        drawing_result_ui(st.session_state.get("drawing_result"), strokes, image, canvas.image_bytes, live)
+
+
+def drawing_result_ui(stored, strokes, image, png_bytes, live):
+    """The result for the drawing, a hint before the first prediction."""
+    if stored is None:
+        how = ": the answer appears as you draw." if live else ", then press **Predict**."
+        st.info(f"Draw a digit on the canvas{how}", icon=":material/draw:")
+        return
+    if stored["strokes"] != strokes:
+        st.caption(":material/history: The drawing changed since this answer: press **Predict** to read it again.")
+    result_ui(stored["recognition"], image, key="drawing")
+    if png_bytes is not None and strokes:
+        st.download_button("Drawing (PNG)", png_bytes, file_name="drawing.png", mime="image/png",
+                           icon=":material/image:", on_click="ignore", key="drawing_png")
+
+
+def result_ui(recognition, image, key):
+    """The answer in large type, the boxes, what the model saw and its probabilities."""
+    if recognition.status == "empty":
+        st.info(recognition.message, icon=":material/gesture:")
+        return
+    sure = recognition.status == "ok"
+    if not sure:
+        st.warning(recognition.message, icon=":material/help:")
+    with st.container(key=f"answer_{key}"):
+        st.metric(
+            "Recognised" if sure else "Best guess",
+            recognition.text,
+            delta=f"{recognition.confidence:.1%} confidence",
+            delta_color="normal" if sure else "off",
+            delta_arrow="off",
+            border=True,
+        )
+    if len(recognition.digits) > 1 and image is not None:
+        st.image(boxes_image(image, [digit.box for digit in recognition.digits]),
+                 caption="Digits found, read left to right")
+    if len(recognition.digits) == 1:
+        digit_ui(recognition.digits[0])
+    else:
+        tabs = st.tabs([f"Digit {number}: {digit.digit}" for number, digit in enumerate(recognition.digits, 1)])
+        for tab, digit in zip(tabs, recognition.digits):
+            with tab:
+                digit_ui(digit)
+    st.download_button("Result (JSON)", json.dumps(recognition.to_dict(), indent=2), file_name="result.json",
+                       mime="application/json", icon=":material/data_object:", on_click="ignore",
+                       key=f"{key}_json")
+
+
+def digit_ui(digit_result):
+    """What the model saw for one digit, and its ten probabilities."""
+    seen, chart = st.columns([1, 2], vertical_alignment="center")
+    seen.image(pixel_grid(digit_result.image), caption="What the model saw (28×28)", width="stretch")
+    with chart:
+        st.bar_chart(probability_frame(digit_result), x="digit", y="probability", height=220,
+                     x_label="digit", y_label="probability")
+
+
+def upload_ui(recognizer):
+    """Pictures from files: one gets the full result view, several a table too."""
+    files = st.file_uploader("Pictures of handwritten digits", type=UPLOAD_TYPES, accept_multiple_files=True,
+                             help="Dark ink on light paper or light on dark. Several digits are read left to right.")
+    if not files:
+        st.info("Upload one or more pictures (PNG, JPG, WebP or BMP) to read the digits in them.",
+                icon=":material/upload:")
+        return
+    readings = []
+    for file in files:
+        try:
+            image = preprocessing.decode_image(file.getvalue())
+            readings.append((file.name, image, recognizer.recognize(image)))
+        except preprocessing.ImageError as error:  # one bad file must not stop the others
+            st.error(f"**{file.name}**: {error}", icon=":material/broken_image:")
+    if len(readings) == 1:
+        reading_ui(*readings[0], key="upload_0")
+    elif readings:
+        frame = readings_frame(readings)
+        st.dataframe(frame, hide_index=True, width="stretch", column_config={
+            "confidence": st.column_config.ProgressColumn("confidence", format="percent", min_value=0, max_value=1),
+        })
+        st.download_button("Results (CSV)", frame.to_csv(index=False), file_name="digit_results.csv",
+                           mime="text/csv", icon=":material/table:", on_click="ignore", key="upload_csv")
+        for index, reading in enumerate(readings):
+            with st.expander(f"{reading[0]}: {reading[2].text or 'nothing read'}"):
+                reading_ui(*reading, key=f"upload_{index}")
+
+
+def reading_ui(name, image, recognition, key):
+    """An uploaded picture beside its result."""
+    preview, result = st.columns([1, 1.35], gap="large")
+    preview.image(on_white(image), caption=name, width="stretch")
+    with result:
+        result_ui(recognition, image, key=key)
+
+
+def main():
+    st.set_page_config(page_title="Digit recognizer", page_icon=":material/draw:", layout="wide")
+    style_ui()
+    path = model_path()
+    try:
+        recognizer = load_recognizer(str(path))
+    except ModelError as error:
+        model_error_ui(error)
+        return
+    brush_width, live = sidebar_ui(read_metrics(path), recognizer.backend_name)
+    st.title(TITLE)
+    st.caption("Draw a digit, or a whole number on the wide canvas, with a mouse, pen or finger, "
+               "or upload a picture: a CNN trained on MNIST reads it.")
+    draw_tab, upload_tab = st.tabs([":material/draw: Draw", ":material/upload: Upload"])
+    with draw_tab:
+        draw_ui(recognizer, brush_width, live)
+    with upload_tab:
+        upload_ui(recognizer)
+
+
+if __name__ == "__main__":
+    main()

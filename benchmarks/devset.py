@@ -1,0 +1,459 @@
+"""Accuracy on drawings like users make, next to the seeds' way, per condition.
+
+    python -m benchmarks.devset                          # 500 digits per condition, 200 numbers
+    python -m benchmarks.devset --per-condition 100 --model /tmp/q/digit_model.keras
+
+The dev set is built at run time from the MNIST test set and never stored: each
+digit is thinned to its skeleton and re-drawn with a round brush on a canvas
+(the three forms streamlit-drawable-canvas can return), side by side into
+multi-digit numbers, or as a photo of pen on paper. For every condition it
+reports our exact-text accuracy (Recognizer.recognize_many) beside the seeds'
+way (the whole canvas in grey, resized to 28x28) fed to the same model.
+Writes benchmarks/results/devset.md, devset.json and devset_examples.png.
+"""
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+import mnist
+from preprocessing import MNIST_SIZE
+from recognizer import DEFAULT_MODEL, Recognizer
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+SEED = 20261121  # the same dev set on every run and machine
+PER_CONDITION = 500  # digits per condition: about a minute for the whole run on 2 cores
+NUMBERS = 200  # multi-digit numbers
+RECOGNIZE_CHUNK = 100  # images per recognize_many call: bounds the memory of 280x280 inputs
+
+CANVAS_SIZE = (280, 280)  # (height, width) of the app's drawing canvas
+NUMBER_CANVAS_SIZE = (280, 560)  # a wide canvas for numbers; widened when the digits need it
+FORMS = ("transparent", "white_on_black", "black_on_white")  # what the canvas can return
+BRUSH = (8, 32)  # px, the canvas's usual stroke widths
+THIN_PEN = (1, 4)  # px, a fine pen
+THICK_MARKER = (32, 40)  # px, a finger or a fat marker
+HEIGHT_FRACTION = (0.30, 0.90)  # how much of the canvas height one digit fills
+# A person keeps a digit's loops open: with a brush wider than a fifth of the digit's
+# height even people cannot read it, so big brushes come with big digits.
+MAX_BRUSH_PER_HEIGHT = 0.2
+EDGE_MARGIN = 2  # px kept free at the canvas edge: antialiasing reaches a pixel past the brush
+SKELETON_UPSCALE = 4  # thin at 112x112 so that the scaled-up skeleton is smooth, not staircased
+SUBPIXEL_BITS = 4  # cv2 drawing at 1/16 px so that scaled coordinates are not rounded
+
+NUMBER_DIGITS = (2, 6)  # digits in a number
+NUMBER_HEIGHT_FRACTION = (0.30, 0.60)  # of the canvas height
+NUMBER_BRUSH = (8, 24)  # px
+DIGIT_SIZE_VARIATION = 0.08  # neighbouring digits differ in height by up to this fraction
+BASELINE_JITTER = 0.06  # of the digit height: people do not write on a ruled line
+GAP_FRACTION = (0.05, 0.35)  # gap between neighbouring digits, of the digit height
+TOUCH_PROBABILITY = 0.05  # a gap closes to nothing or a slight overlap of the digits' boxes
+NUMBER_MARGIN = 20  # px, least space between the outer digits and the canvas edge
+
+PHOTO_SIDE = (240, 480)  # px, each side of a cropped photo
+PHOTO_HEIGHT_FRACTION = (0.40, 0.80)  # of the photo height
+PEN = (3, 10)  # px, a ballpoint or felt pen at that resolution
+PAPER = (150, 245)  # grey level of grey to white paper
+PEN_INK = (10, 80)  # grey level of dark ink
+BOARD = (15, 70)  # grey level of a dark board (the inverted photo)
+CHALK = (170, 240)  # grey level of light ink on it
+ILLUMINATION = (0.15, 0.45)  # brightness falls by this fraction across the photo
+PAPER_TINT = (0.90, 1.0)  # blue and green of warm light relative to red
+BLUR_SIGMA = (0.5, 1.3)  # px, focus and camera shake
+NOISE_SIGMA = (2.0, 8.0)  # grey levels of sensor noise
+JPEG_QUALITY = (55, 90)  # what phones and messengers save
+
+EXAMPLES_PER_CONDITION = 4
+EXAMPLE_HEIGHT = 96  # px, each tile in the examples grid
+
+
+def _zhang_suen_tables():
+    """For each of the 256 neighbourhoods, whether Zhang-Suen removes the centre in step 0 and step 1.
+
+    Bit k of a neighbourhood is neighbour P(k+2): north, north-east, east, ... clockwise.
+    """
+    codes = np.arange(256)
+    ring = [(codes >> bit) & 1 for bit in range(8)]
+    north, east, south, west = ring[0], ring[2], ring[4], ring[6]
+    neighbours = sum(ring)
+    transitions = sum((ring[bit] == 0) & (ring[(bit + 1) % 8] == 1) for bit in range(8))
+    removable = (neighbours >= 2) & (neighbours <= 6) & (transitions == 1)
+    first = removable & (north * east * south == 0) & (east * south * west == 0)
+    second = removable & (north * east * west == 0) & (north * south * west == 0)
+    return first, second
+
+
+ZHANG_SUEN_TABLES = _zhang_suen_tables()
+
+
+def skeletonise(mask):
+    """A one-pixel-wide skeleton of a binary mask (Zhang-Suen thinning, vectorised)."""
+    skeleton = np.pad(np.asarray(mask, dtype=bool), 1).astype(np.uint8)
+    while True:
+        removed_any = False
+        for removes in ZHANG_SUEN_TABLES:
+            # Neighbours clockwise from north, as bits of one code per pixel.
+            ring = (
+                skeleton[:-2, 1:-1], skeleton[:-2, 2:], skeleton[1:-1, 2:], skeleton[2:, 2:],
+                skeleton[2:, 1:-1], skeleton[2:, :-2], skeleton[1:-1, :-2], skeleton[:-2, :-2],
+            )
+            codes = sum(neighbour << bit for bit, neighbour in enumerate(ring))
+            remove = (skeleton[1:-1, 1:-1] == 1) & removes[codes]
+            if remove.any():
+                skeleton[1:-1, 1:-1][remove] = 0
+                removed_any = True
+        if not removed_any:
+            return skeleton[1:-1, 1:-1].astype(bool)
+
+
+def digit_skeleton(image):
+    """The skeleton of a uint8 28x28 MNIST digit, at SKELETON_UPSCALE times its size."""
+    side = MNIST_SIZE * SKELETON_UPSCALE
+    large = cv2.resize(image, (side, side), interpolation=cv2.INTER_CUBIC)
+    return skeletonise(large > 127)
+
+
+def skeleton_segments(skeleton):
+    """(K, 2, 2) float (x, y) end points joining 8-connected skeleton pixels; lone pixels give dots."""
+    rows, columns = np.nonzero(skeleton)
+    padded = np.pad(skeleton, 1)
+    segments, connected = [], np.zeros(rows.size, dtype=bool)
+    # Four of the eight directions: each pair of neighbours is joined once.
+    for row_step, column_step in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        has_neighbour = padded[rows + 1 + row_step, columns + 1 + column_step]
+        starts = np.stack([columns, rows], axis=1)[has_neighbour]
+        segments.append(np.stack([starts, starts + (column_step, row_step)], axis=1))
+        connected |= has_neighbour
+        connected |= padded[rows + 1 - row_step, columns + 1 - column_step]
+    lone = np.stack([columns, rows], axis=1)[~connected]
+    segments.append(np.stack([lone, lone], axis=1))
+    return np.concatenate(segments).astype(np.float64)
+
+
+def skeleton_box(skeleton):
+    """(left, top, width, height) of the skeleton's pixel centres."""
+    rows = np.flatnonzero(skeleton.any(axis=1))
+    columns = np.flatnonzero(skeleton.any(axis=0))
+    if rows.size == 0:
+        raise ValueError("the skeleton is empty: the digit image holds no ink above half intensity")
+    return columns[0], rows[0], columns[-1] - columns[0], rows[-1] - rows[0]
+
+
+def draw_with_brush(ink, skeleton, brush, scale, origin):
+    """Draw the skeleton into a uint8 ink canvas (ink = 255) with a round antialiased brush.
+
+    Skeleton pixel (row, column) lands at origin + scale * (column, row); returns ink.
+    """
+    points = origin + scale * skeleton_segments(skeleton)
+    fixed_point = np.round(points * (1 << SUBPIXEL_BITS)).astype(np.int32)
+    cv2.polylines(
+        ink, list(fixed_point), isClosed=False, color=255, thickness=int(brush),
+        lineType=cv2.LINE_AA, shift=SUBPIXEL_BITS,
+    )
+    return ink
+
+
+def _brush_and_height(rng, brush_range, available_height):
+    """A brush width and a drawn digit height that leave the digit's loops open."""
+    brush = int(rng.integers(brush_range[0], brush_range[1] + 1))
+    low, high = HEIGHT_FRACTION[0] * available_height, HEIGHT_FRACTION[1] * available_height
+    low = min(max(low, brush / MAX_BRUSH_PER_HEIGHT), high)
+    return brush, rng.uniform(low, high)
+
+
+def _scale_for(skeleton, brush, drawn_height):
+    """The skeleton's scale factor and its drawn (width, height) including the brush."""
+    _, _, width, height = skeleton_box(skeleton)
+    scale = (drawn_height - brush) / max(height, 1)
+    return scale, (width * scale + brush, height * scale + brush)
+
+
+def draw_digit_ink(image, rng, canvas_size=CANVAS_SIZE, brush_range=BRUSH):
+    """A uint8 ink map (ink = 255) of one MNIST digit re-drawn anywhere on a canvas, fully inside."""
+    canvas_height, canvas_width = canvas_size
+    skeleton = digit_skeleton(image)
+    brush, drawn_height = _brush_and_height(rng, brush_range, canvas_height - 2 * EDGE_MARGIN)
+    scale, (drawn_width, drawn_height) = _scale_for(skeleton, brush, drawn_height)
+    if drawn_width > canvas_width - 2 * EDGE_MARGIN:  # a wide digit on a narrow canvas: shrink it
+        shrink = (canvas_width - 2 * EDGE_MARGIN - brush) / (drawn_width - brush)
+        scale *= shrink
+        drawn_width, drawn_height = (drawn_width - brush) * shrink + brush, (drawn_height - brush) * shrink + brush
+    left = rng.uniform(EDGE_MARGIN, canvas_width - EDGE_MARGIN - drawn_width)
+    top = rng.uniform(EDGE_MARGIN, canvas_height - EDGE_MARGIN - drawn_height)
+    skeleton_left, skeleton_top, _, _ = skeleton_box(skeleton)
+    origin = np.array([left, top]) + brush / 2 - scale * np.array([skeleton_left, skeleton_top])
+    ink = np.zeros(canvas_size, dtype=np.uint8)
+    return draw_with_brush(ink, skeleton, brush, scale, origin)
+
+
+def canvas_form(ink, form):
+    """The RGBA array streamlit-drawable-canvas returns for a uint8 ink map in one of FORMS."""
+    canvas = np.empty(ink.shape + (4,), dtype=np.uint8)
+    if form == "transparent":  # its default: black strokes on a transparent background
+        canvas[..., :3] = 0
+        canvas[..., 3] = ink
+    elif form == "white_on_black":
+        canvas[..., :3] = ink[..., None]
+        canvas[..., 3] = 255
+    elif form == "black_on_white":
+        canvas[..., :3] = 255 - ink[..., None]
+        canvas[..., 3] = 255
+    else:
+        raise ValueError(f"form must be one of {FORMS}, not {form!r}")
+    return canvas
+
+
+def make_canvas_digit(image, rng, form="transparent", brush_range=BRUSH):
+    """An RGBA 280x280 canvas drawing of one uint8 28x28 MNIST digit."""
+    return canvas_form(draw_digit_ink(image, rng, brush_range=brush_range), form)
+
+
+def make_number(images, rng, form="transparent"):
+    """An RGBA canvas (280 high, 560 or wider) with the digits drawn side by side, left to right."""
+    canvas_height, canvas_width = NUMBER_CANVAS_SIZE
+    brush = int(rng.integers(NUMBER_BRUSH[0], NUMBER_BRUSH[1] + 1))
+    base_height = rng.uniform(*NUMBER_HEIGHT_FRACTION) * canvas_height
+    skeletons = [digit_skeleton(image) for image in images]
+    placements, cursor = [], 0.0
+    for index, skeleton in enumerate(skeletons):
+        drawn_height = base_height * (1 + rng.uniform(-DIGIT_SIZE_VARIATION, DIGIT_SIZE_VARIATION))
+        scale, (drawn_width, drawn_height) = _scale_for(skeleton, brush, drawn_height)
+        if index > 0:
+            if rng.random() < TOUCH_PROBABILITY:
+                cursor -= rng.uniform(0, 0.15) * brush
+            else:
+                cursor += rng.uniform(*GAP_FRACTION) * base_height
+        bottom = rng.uniform(-BASELINE_JITTER, BASELINE_JITTER) * base_height  # relative to the baseline
+        placements.append((skeleton, scale, cursor, bottom - drawn_height, bottom))
+        cursor += drawn_width
+    canvas_width = max(canvas_width, int(np.ceil((cursor + 2 * NUMBER_MARGIN) / 40)) * 40)
+    left = rng.uniform(NUMBER_MARGIN, canvas_width - NUMBER_MARGIN - cursor)
+    highest_top = min(top for _, _, _, top, _ in placements)
+    lowest_bottom = max(bottom for _, _, _, _, bottom in placements)
+    baseline = rng.uniform(NUMBER_MARGIN - highest_top, canvas_height - NUMBER_MARGIN - lowest_bottom)
+    ink = np.zeros((canvas_height, canvas_width), dtype=np.uint8)
+    for skeleton, scale, x, top, _ in placements:
+        skeleton_left, skeleton_top, _, _ = skeleton_box(skeleton)
+        corner = np.array([left + x, baseline + top]) + brush / 2
+        draw_with_brush(ink, skeleton, brush, scale, corner - scale * np.array([skeleton_left, skeleton_top]))
+    return canvas_form(ink, form)
+
+
+def make_photo(image, rng, inverted=False):
+    """An RGB uint8 'photo' of the digit: pen on lit paper, or light ink on a dark board when inverted."""
+    size = tuple(int(side) for side in rng.integers(PHOTO_SIDE[0], PHOTO_SIDE[1] + 1, size=2))
+    ink = draw_digit_ink(image, rng, canvas_size=size, brush_range=PEN).astype(np.float32) / 255
+    background, foreground = (BOARD, CHALK) if inverted else (PAPER, PEN_INK)
+    background, foreground = rng.uniform(*background), rng.uniform(*foreground)
+    grey = background + (foreground - background) * ink
+    # Light falls off across the sheet in a random direction.
+    height, width = size
+    angle = rng.uniform(0, 2 * np.pi)
+    along = (np.cos(angle) * np.linspace(0, 1, width, dtype=np.float32)[None, :]
+             + np.sin(angle) * np.linspace(0, 1, height, dtype=np.float32)[:, None])
+    along = (along - along.min()) / max(float(np.ptp(along)), 1e-6)
+    grey *= 1 - rng.uniform(*ILLUMINATION) * along
+    tint = np.array([1.0, rng.uniform(*PAPER_TINT), rng.uniform(*PAPER_TINT)], dtype=np.float32)
+    photo = cv2.GaussianBlur(grey[..., None] * tint, (0, 0), rng.uniform(*BLUR_SIGMA))
+    photo += rng.uniform(*NOISE_SIGMA) * rng.standard_normal(photo.shape, dtype=np.float32)
+    photo = np.clip(photo, 0, 255).astype(np.uint8)
+    quality = int(rng.integers(JPEG_QUALITY[0], JPEG_QUALITY[1] + 1))
+    _, encoded = cv2.imencode(".jpg", photo[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.imdecode(encoded, cv2.IMREAD_COLOR)[..., ::-1].copy()
+
+
+def seeds_way(image):
+    """The seeds' model input: the whole image in grey, resized to 28x28, ink made white on black."""
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim == 3 and image.shape[2] == 4:
+        # Transparent pixels show the white page behind the canvas; a plain RGBA-to-grey
+        # conversion would drop the alpha and see the default canvas as blank.
+        alpha = image[..., 3:] / 255
+        image = image[..., :3] * alpha + 255 * (1 - alpha)
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+    small = cv2.resize(grey, (MNIST_SIZE, MNIST_SIZE), interpolation=cv2.INTER_AREA) / 255
+    if np.median(grey) > 127:  # a light background: the seeds inverted to get MNIST's white ink
+        small = 1 - small
+    return small[..., None].astype(np.float32)
+
+
+# name -> (what it is, function(images, rng) -> input); one digit per input except for numbers.
+CONDITIONS = {
+    "canvas transparent": ("default canvas: black ink in alpha, brush 8-32 px",
+                           lambda images, rng: make_canvas_digit(images[0], rng, "transparent")),
+    "canvas white on black": ("opaque black background, white ink, brush 8-32 px",
+                              lambda images, rng: make_canvas_digit(images[0], rng, "white_on_black")),
+    "canvas black on white": ("opaque white background, black ink, brush 8-32 px",
+                              lambda images, rng: make_canvas_digit(images[0], rng, "black_on_white")),
+    "thin pen": ("transparent canvas, brush 1-4 px",
+                 lambda images, rng: make_canvas_digit(images[0], rng, "transparent", THIN_PEN)),
+    "thick marker": ("transparent canvas, brush 32-40 px",
+                     lambda images, rng: make_canvas_digit(images[0], rng, "transparent", THICK_MARKER)),
+    "paper photo": ("dark pen on lit grey/white paper, blur, noise, JPEG",
+                    lambda images, rng: make_photo(images[0], rng)),
+    "inverted photo": ("light ink on a dark board, blur, noise, JPEG",
+                       lambda images, rng: make_photo(images[0], rng, inverted=True)),
+    "numbers": ("2-6 digits side by side on a 560 px wide canvas, brush 8-24 px",
+                lambda images, rng: make_number(images, rng)),
+}
+
+
+def condition_samples(name, images, labels, count, seed):
+    """count (input, text) pairs of one condition; the same seed gives the same pairs."""
+    rng = np.random.default_rng([seed, list(CONDITIONS).index(name)])
+    make = CONDITIONS[name][1]
+    samples = []
+    for _ in range(count):
+        length = int(rng.integers(NUMBER_DIGITS[0], NUMBER_DIGITS[1] + 1)) if name == "numbers" else 1
+        indices = rng.choice(len(images), size=length, replace=False)
+        text = "".join(str(labels[index]) for index in indices)
+        samples.append((make(images[indices], rng), text))
+    return samples
+
+
+def evaluate(recognizer, samples):
+    """Counts of right answers for our pipeline and the seeds' way on (input, text) pairs."""
+    ours_right = ours_uncertain = ours_empty = right_when_ok = ok = 0
+    seeds_right = 0
+    for start in range(0, len(samples), RECOGNIZE_CHUNK):
+        chunk = samples[start : start + RECOGNIZE_CHUNK]
+        results = recognizer.recognize_many([image for image, _ in chunk])
+        seeds_digits = recognizer.probabilities(np.stack([seeds_way(image) for image, _ in chunk])).argmax(axis=1)
+        for result, seeds_digit, (_, text) in zip(results, seeds_digits, chunk):
+            ours_right += result.text == text
+            ours_uncertain += result.status == "uncertain"
+            ours_empty += result.status == "empty"
+            if result.status == "ok":
+                ok += 1
+                right_when_ok += result.text == text
+            seeds_right += str(seeds_digit) == text  # one digit per image: numbers are never right
+    count = len(samples)
+    return {
+        "count": count,
+        "ours_accuracy": ours_right / count,
+        "seeds_accuracy": seeds_right / count,
+        "ours_uncertain": ours_uncertain / count,
+        "ours_empty": ours_empty / count,
+        "ours_accuracy_when_ok": right_when_ok / ok if ok else None,
+    }
+
+
+def run_conditions(recognizer, images, labels, per_condition, numbers, seed, examples=None):
+    """{condition: evaluate(...) result}; when examples is a dict, fills it with a few inputs each."""
+    rows = {}
+    for name, (description, _) in CONDITIONS.items():
+        count = numbers if name == "numbers" else per_condition
+        samples = condition_samples(name, images, labels, count, seed)
+        rows[name] = {"description": description, **evaluate(recognizer, samples)}
+        if examples is not None:
+            examples[name] = [image for image, _ in samples[:EXAMPLES_PER_CONDITION]]
+    return rows
+
+
+def _percent(value):
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def markdown_table(rows):
+    """The per-condition results as a markdown table."""
+    lines = [
+        "| condition | images | ours exact | seeds' way | ours uncertain | ours empty | ours right when sure | what it is |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for name, row in rows.items():
+        lines.append(
+            f"| {name} | {row['count']} | {_percent(row['ours_accuracy'])} | {_percent(row['seeds_accuracy'])} "
+            f"| {_percent(row['ours_uncertain'])} | {_percent(row['ours_empty'])} "
+            f"| {_percent(row['ours_accuracy_when_ok'])} | {row['description']} |"
+        )
+    return "\n".join(lines)
+
+
+def _display_tile(image):
+    """A BGR uint8 tile as the user sees the input: transparency over a light checkerboard."""
+    image = np.asarray(image)
+    if image.shape[2] == 4:
+        rows, columns = np.indices(image.shape[:2])
+        checker = np.where(((rows // 20 + columns // 20) % 2)[..., None] == 0, 255.0, 225.0)
+        alpha = image[..., 3:] / 255.0
+        image = (image[..., :3] * alpha + checker * (1 - alpha)).astype(np.uint8)
+    width = round(image.shape[1] * EXAMPLE_HEIGHT / image.shape[0])
+    tile = cv2.resize(image, (width, EXAMPLE_HEIGHT), interpolation=cv2.INTER_AREA)
+    return cv2.copyMakeBorder(tile[..., ::-1], 2, 2, 2, 2, cv2.BORDER_CONSTANT, value=(90, 90, 90))
+
+
+def save_examples(examples, path):
+    """A PNG grid: one labelled row of example inputs per condition."""
+    label_height, spacing = 18, 6
+    rows = []
+    for name, images in examples.items():
+        tiles = [_display_tile(image) for image in images]
+        strip = np.full((tiles[0].shape[0], spacing, 3), 255, np.uint8)
+        row = np.hstack([part for tile in tiles for part in (tile, strip)])
+        label = np.full((label_height, row.shape[1], 3), 255, np.uint8)
+        cv2.putText(label, name, (2, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        rows.append(np.vstack([label, row]))
+    width = max(row.shape[1] for row in rows)
+    grid = np.vstack([cv2.copyMakeBorder(row, 0, 0, 0, width - row.shape[1], cv2.BORDER_CONSTANT, value=(255, 255, 255))
+                      for row in rows])
+    cv2.imwrite(str(path), grid, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("--per-condition", type=int, default=PER_CONDITION, help="digits per single-digit condition")
+    parser.add_argument("--numbers", type=int, default=NUMBERS, help="multi-digit numbers")
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--data-dir", default=None, help="MNIST folder (default: $MNIST_DIR, then ./data/mnist)")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    args = parser.parse_args(argv)
+    if args.per_condition < 1 or args.numbers < 1:
+        parser.error("--per-condition and --numbers must be at least 1")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    started = time.perf_counter()
+    _, (images, labels) = mnist.load_mnist(args.data_dir)
+    recognizer = Recognizer(args.model)
+    examples = {}
+    rows = run_conditions(recognizer, images, labels, args.per_condition, args.numbers, args.seed, examples)
+    seconds = time.perf_counter() - started
+    table = markdown_table(rows)
+    print(table)
+    settings = (
+        f"Model `{args.model.name}` ({recognizer.backend_name} backend), seed {args.seed}, "
+        f"{args.per_condition} digits per condition and {args.numbers} numbers from the MNIST test set, "
+        f"built and scored in {seconds:.0f} s on {os.cpu_count()} CPU cores."
+    )
+    print(settings)
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    (args.results_dir / "devset.md").write_text(
+        "# Dev-set accuracy\n\n"
+        "Drawings made at run time from the MNIST test set by `python -m benchmarks.devset`. "
+        "*Ours*: exact text from `Recognizer().recognize_many`. *Seeds' way*: the whole image in grey, "
+        "resized to 28x28 with INTER_AREA, inverted when the background is light, then the same model "
+        "(it reads one digit per image, so it never gets a number right). *Uncertain*/*empty*: share of "
+        "our answers with that status; *right when sure*: accuracy of the answers with status 'ok'.\n\n"
+        f"{table}\n\n{settings}\n"
+    )
+    summary = {
+        "model": str(args.model), "backend": recognizer.backend_name, "seed": args.seed,
+        "per_condition": args.per_condition, "numbers": args.numbers, "seconds": round(seconds, 1),
+        "conditions": rows,
+    }
+    (args.results_dir / "devset.json").write_text(json.dumps(summary, indent=2) + "\n")
+    save_examples(examples, args.results_dir / "devset_examples.png")
+    print(f"wrote {args.results_dir / 'devset.md'}, devset.json and devset_examples.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Read handwritten digits and numbers from image files on the command line.
+
+    python predict.py drawing.png photo.jpg            # one line per file: text and confidence
+    python predict.py scans/ --json > results.jsonl     # folders too; one JSON object per line
+
+A file that cannot be read gets a one-line error on stderr and the exit status
+is 1, but every other file is still read. Files go through the model in batches.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import preprocessing
+from recognizer import DEFAULT_MODEL, ModelError, Recognizer
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+CHUNK_FILES = 256  # files decoded and recognised together: big batches, flat memory
+MAX_FILE_BYTES = 50 * 1024 * 1024  # larger files are refused before they are read
+
+
+def expand_paths(arguments):
+    """Files as given, and the image files inside any folder given, in sorted order."""
+    for argument in arguments:
+        path = Path(argument)
+        images = sorted(
+            child for child in path.rglob("*") if child.is_file() and child.suffix.lower() in IMAGE_SUFFIXES
+        ) if path.is_dir() else []
+        # A folder without images is passed on as it is, so that it gets its own error line.
+        yield from images or [path]
+
+
+def read_and_prepare(path):
+    """The prepared digits of an image file, or ImageError saying why it cannot be read."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise preprocessing.ImageError(
+                f"the file is {size / 1e6:.0f} MB; files over {MAX_FILE_BYTES // 2**20} MB are refused"
+            )
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise preprocessing.ImageError("no such file") from None
+    except IsADirectoryError:
+        raise preprocessing.ImageError("is a folder without image files") from None
+    except PermissionError:
+        raise preprocessing.ImageError("permission denied") from None
+    except OSError as error:
+        raise preprocessing.ImageError(f"cannot be read ({error.strerror or error})") from None
+    return preprocessing.prepare(preprocessing.decode_image(data))
+
+
+def format_line(path, recognition):
+    """The human-readable line for one file."""
+    if recognition.status == "empty":
+        return f"{path}: nothing to read"
+    suffix = ", uncertain" if recognition.status == "uncertain" else ""
+    return f"{path}: {recognition.text} ({recognition.confidence:.1%}{suffix})"
+
+
+def format_json(path, recognition):
+    """The JSON line for one file."""
+    return json.dumps({"path": str(path), **recognition.to_dict()})
+
+
+def recognise_files(recognizer, paths, as_json, output=sys.stdout, errors=sys.stderr):
+    """Print a result line per file, a chunk at a time; returns the number of failed files."""
+    failed = 0
+    paths = iter(paths)
+    while chunk := [path for _, path in zip(range(CHUNK_FILES), paths)]:
+        readable, outcomes = [], {}
+        for index, path in enumerate(chunk):
+            try:
+                readable.append((index, read_and_prepare(path)))
+            except preprocessing.ImageError as error:
+                outcomes[index] = error
+        recognitions = recognizer.recognize_prepared([prepared for _, prepared in readable])
+        outcomes.update((index, result) for (index, _), result in zip(readable, recognitions))
+        for index, path in enumerate(chunk):
+            outcome = outcomes[index]
+            if isinstance(outcome, preprocessing.ImageError):
+                failed += 1
+                print(f"error: {path}: {outcome}", file=errors)
+                if as_json:
+                    print(json.dumps({"path": str(path), "error": str(outcome)}), file=output)
+            else:
+                print(format_json(path, outcome) if as_json else format_line(path, outcome), file=output)
+        output.flush()
+    return failed
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders of them")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line instead of text")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="the .keras model")
+    args = parser.parse_args(argv)
+    try:
+        recognizer = Recognizer(args.model)
+    except ModelError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    failed = recognise_files(recognizer, expand_paths(args.images), args.json)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

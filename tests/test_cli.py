@@ -1,0 +1,68 @@
+"""predict.py as a user runs it: files and folders in, one line (or JSON object) per file out."""
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+import mnist
+from conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory, mnist_dir):
+    """Two readable digit pictures (black on white, like a scan) and two broken files."""
+    folder = tmp_path_factory.mktemp("images")
+    _, (images, labels) = mnist.load_mnist(mnist_dir)
+    for index in (0, 1):  # MNIST test images 0 and 1 are a 7 and a 2
+        big = cv2.resize(images[index], (140, 140), interpolation=cv2.INTER_CUBIC)
+        cv2.imwrite(str(folder / f"digit_{labels[index]}.png"), 255 - big)
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "notes.png").write_text("this is a text file, not a picture")
+    return folder
+
+
+def run_cli(*arguments):
+    return subprocess.run([sys.executable, "predict.py", *map(str, arguments)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_text_lines_and_errors(image_folder):
+    completed = run_cli(image_folder / "digit_7.png", image_folder / "empty.png",
+                        image_folder / "digit_2.png", image_folder / "notes.png")
+    assert completed.returncode == 1
+    lines = completed.stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{image_folder / 'digit_7.png'}: 7 (")
+    assert lines[1].startswith(f"{image_folder / 'digit_2.png'}: 2 (")
+    errors = completed.stderr.splitlines()
+    assert len(errors) == 2 and all(line.startswith("error: ") for line in errors)
+    assert "empty" in errors[0] and "notes.png" in errors[1]
+    assert "Traceback" not in completed.stderr
+
+
+def test_json_lines_for_a_folder(image_folder):
+    completed = run_cli(image_folder, "--json")
+    records = [json.loads(line) for line in completed.stdout.splitlines()]
+    by_name = {record["path"].split("/")[-1]: record for record in records}
+    assert set(by_name) == {"digit_7.png", "digit_2.png", "empty.png", "notes.png"}
+    seven = by_name["digit_7.png"]
+    assert seven["text"] == "7"
+    assert seven["digits"][0]["digit"] == 7
+    assert len(seven["digits"][0]["probabilities"]) == 10
+    assert len(seven["digits"][0]["box"]) == 4 and 0 < seven["digits"][0]["confidence"] <= 1
+    assert "error" in by_name["empty.png"] and completed.returncode == 1
+
+
+def test_all_good_files_exit_zero(image_folder):
+    assert run_cli(image_folder / "digit_2.png").returncode == 0
+
+
+def test_missing_file_and_missing_model(image_folder, tmp_path):
+    completed = run_cli(tmp_path / "nope.png")
+    assert completed.returncode == 1 and "no such file" in completed.stderr
+    completed = run_cli(image_folder / "digit_2.png", "--model", tmp_path / "absent.keras")
+    assert completed.returncode == 2 and "train.py" in completed.stderr and "Traceback" not in completed.stderr
