@@ -1,17 +1,107 @@
-"""Turn drawings and photos into model-ready 28x28 digits (pure NumPy/OpenCV).
+"""Turn drawings and photos into model-ready 28x28 digits (pure NumPy/OpenCV/Pillow).
 
-MNIST's own normalisation: crop to the ink, scale the longer side to 20 px
-keeping the aspect ratio, and put the centre of mass at the centre of 28x28.
+    image = decode_image(file_bytes)     # PNG, JPEG, WebP, BMP, GIF, TIFF -> RGB/RGBA uint8
+    prepared = prepare(image)            # canvas RGBA, photo or grey array of any dtype
+    prepared.digits                      # (N, 28, 28, 1) float32, left to right
+    prepared.boxes                       # N boxes (x, y, width, height) in the image's pixels
+
+The steps: find the ink (the alpha channel of a transparent canvas, the difference
+from a plain background, or a photo's ink after its uneven lighting is divided out),
+split it into digits (pieces of one digit stay together, touching digits are cut
+apart), give each digit MNIST's stroke width, and normalise it like MNIST: crop to
+the ink, scale the longer side to 20 px, put the centre of mass at the centre of 28x28.
+Bad input raises ImageError, and only ImageError, with a message that says what is wrong.
 """
 
-from dataclasses import dataclass
+import io
+import math
+import warnings
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+from PIL import Image, ImageOps
 
 MNIST_SIZE = 28  # the model's input side
 MNIST_BOX = 20  # MNIST fits each digit's longer side into 20 px
 INK_THRESHOLD = 0.1  # ink values below this are background when cropping
+
+# Decoding.
+SUPPORTED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")
+SIGNATURES = {  # first bytes of the supported formats: a file that has them but fails is damaged
+    b"\x89PNG\r\n\x1a\n": "PNG",
+    b"\xff\xd8\xff": "JPEG",
+    b"RIFF": "WEBP",  # with "WEBP" at byte 8
+    b"BM": "BMP",
+    b"GIF8": "GIF",
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+}
+MAX_PIXELS = 40_000_000  # more than any phone photo; a bigger header is a decompression bomb
+WORK_SIDE = 1024  # longer side the ink is found at: digits stay tens of pixels tall even in photos
+DECODE_MAX_SIDE = 2 * WORK_SIDE  # JPEGs decode straight to about this size (draft mode), then shrink
+
+# Finding the ink.
+PLAIN_TOLERANCE = 2  # grey levels: a drawing's background is one exact brightness, a photo's is noisy
+PLAIN_FRACTION = 0.5  # share of pixels at the background brightness that makes an image a plain drawing
+PLAIN_MIN_INK = 12  # grey levels: strokes fainter than this on a plain background are invisible
+SAMPLE_PIXELS = 4096  # statistics over the whole image use about this many evenly spaced pixels
+MIN_CONTRAST = 0.1  # ink this close to the background (as a fraction of full scale) is no ink
+LIGHTING_SIDE = 128  # the paper's brightness is estimated at this size: lighting varies slowly
+LIGHTING_WINDOW = 0.15  # window side, as a share of the shorter side: wider than any stroke
+NOISE_SIGMAS = 5  # photo ink must stand this many noise deviations above the paper
+SPECKLE_FRACTION = 0.01  # pieces whose box is below this share of the image side are noise
+
+# Splitting the ink into digits.
+MAX_PIECES = 60  # more separate pieces than this is noise or text, not a number: keep the largest
+MIN_DIGIT_SIDE = 0.03  # share of the image's shorter side: anything smaller is a dot or a speck...
+MIN_DIGIT_PIXELS = 6  # ...and so is anything this small in any image
+MERGE_OVERLAP = 0.5  # pieces overlapping this much of the narrower one's width are one digit
+MERGE_GAP = 0.5  # ...unless they are further apart vertically than this share of the digit height
+PART_HEIGHT = 0.5  # pieces less tall than this share of the tallest are parts of a digit (bars, flags)...
+ATTACH_DISTANCE = 0.5  # ...joined to the nearest digit within this share of its height
+SMALL_PIECE = 0.25  # an unattached part smaller than this share of the height is a speck: dropped
+SPLIT_ASPECT = 1.25  # a piece wider than this times its height may be several touching digits
+CUT_REGION = 0.2  # cuts are looked for between this share of the width from either side
+CUT_STROKES = 2.5  # a cut column holds at most this much ink, in stroke widths...
+CUT_RUNS = 2  # ...in at most this many separate runs (one where the digits touch, one passing by)
+
+# Stroke width.
+STROKE_BOX = 2 * MNIST_BOX  # strokes are measured and adjusted at twice MNIST's resolution
+STROKE_LEVEL = 0.35  # share of a digit's typical ink level that counts as stroke
+# Resampling and the sub-pixel centring blur the strokes' edges, which MNIST's do not
+# have: this levels curve restores a saturated core. A digit drawn at the thinner target
+# width then has MNIST's ink statistics (for a 2: about 150 pixels above 0.1, half of
+# them above 0.9, mean 0.75).
+LEVELS_GAIN, LEVELS_OFFSET = 1.5, 0.15
+# Target stroke widths at STROKE_BOX, as _stroke_width() measures them: thinner strokes are
+# thickened to MNIST's median width, thicker ones thinned to about MNIST's 90th percentile
+# (thinning loses detail that does not come back, so it goes no further than needed).
+STROKE_WIDTH_RANGE = (5.0, 6.5)
+STROKE_MARGIN = 3  # px of background around a digit at STROKE_BOX: room to thicken thin strokes
+THIN_STROKE = 2.5  # px at STROKE_BOX: strokes this thin may have lost pieces when shrunk
+RIDGE_KERNEL = np.ones((3, 3), np.uint8)  # a ridge pixel is a local maximum of the distance map
+# A dot is at most about 1.9 of its own stroke widths across; the most thickly drawn
+# digits (a 40 px brush on an 84 px digit) are at least 2.4.
+DOT_SIZE = 2.1
+
+
+class ImageError(ValueError):
+    """The input is not an image we can read; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Model-ready digits found in one input, left to right."""
+
+    digits: np.ndarray  # float32 (N, 28, 28, 1) in [0, 1], white on black; N = 0 when nothing to read
+    boxes: tuple  # N tuples (x, y, width, height) in the input's pixels
+    ink_levels: np.ndarray = field(repr=False)  # uint8 ink map (255 = ink), shrunk to WORK_SIDE when larger
+
+    @property
+    def ink(self):
+        """The float32 ink map (ink = 1), made when asked for: recognition never needs it."""
+        return self.ink_levels.astype(np.float32) * np.float32(1 / 255)
 
 
 def fit_to_mnist(ink):
@@ -22,12 +112,10 @@ def fit_to_mnist(ink):
     ink = np.asarray(ink, dtype=np.float32)
     if ink.ndim != 2:
         raise ValueError(f"expected a 2-D ink image, got shape {ink.shape}")
-    rows = np.flatnonzero((ink > INK_THRESHOLD).any(axis=1))
-    columns = np.flatnonzero((ink > INK_THRESHOLD).any(axis=0))
-    if rows.size == 0:
+    x, y, width, height = cv2.boundingRect((ink > INK_THRESHOLD).view(np.uint8))
+    if width == 0:
         raise ValueError("the image holds no ink")
-    crop = ink[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
-    height, width = crop.shape
+    crop = ink[y : y + height, x : x + width]
     scale = MNIST_BOX / max(height, width)
     new_width = max(1, round(width * scale))
     new_height = max(1, round(height * scale))
@@ -42,13 +130,13 @@ def fit_to_mnist(ink):
 
 def _centre_of_mass_to_middle(small):
     """Place a <=20x20 image in 28x28 with its centre of mass at (14, 14)."""
-    total = small.sum()
+    moments = cv2.moments(small)
     height, width = small.shape
-    if total <= 0:
+    if moments["m00"] <= 0:
         centre_y, centre_x = (height - 1) / 2, (width - 1) / 2
     else:
-        centre_y = float((small.sum(axis=1) * np.arange(height)).sum() / total)
-        centre_x = float((small.sum(axis=0) * np.arange(width)).sum() / total)
+        centre_y = moments["m01"] / moments["m00"]
+        centre_x = moments["m10"] / moments["m00"]
     # MNIST's digits have their centre of mass at pixel (14, 14), measured in pixel
     # indices; a sub-pixel shift puts it there exactly instead of to the nearest pixel.
     middle = MNIST_SIZE / 2
@@ -63,59 +151,594 @@ def _centre_of_mass_to_middle(small):
     )
 
 
-class ImageError(ValueError):
-    """The input is not an image we can read; the message says what is wrong."""
+# ---------------------------------------------------------------------------
+# Decoding files
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """Model-ready digits found in one input, left to right."""
+def decode_image(data, max_side=DECODE_MAX_SIDE):
+    """An RGB or RGBA uint8 array from encoded file bytes (PNG, JPEG, WebP, BMP, GIF, TIFF).
 
-    digits: np.ndarray  # float32 (N, 28, 28, 1) in [0, 1], white on black; N = 0 when nothing to read
-    boxes: tuple  # N tuples (x, y, width, height) in the input's pixels
-    ink: np.ndarray  # float32 (H, W) ink map of the input, ink = 1
-
-
-def decode_image(data):
-    """An RGB or RGBA uint8 array from encoded file bytes (PNG, JPEG, ...)."""
+    EXIF rotation is applied, animations give their first frame, and images longer
+    than max_side are shrunk to at most max_side (JPEGs while decoding, to between
+    half and all of it, which keeps big photos fast).
+    Raises ImageError, with the reason, for anything that is not a readable image.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ImageError(f"expected the file's bytes, got {type(data).__name__}")
+    data = bytes(data)
     if not data:
         raise ImageError("the file is empty (0 bytes)")
-    array = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-    if array is None:
-        raise ImageError("the file is not a readable image")
-    if array.ndim == 3 and array.shape[2] == 4:
-        return cv2.cvtColor(array, cv2.COLOR_BGRA2RGBA)
-    if array.ndim == 3:
-        return cv2.cvtColor(array, cv2.COLOR_BGR2RGB)
-    return array
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow's notes on damaged metadata that it skips
+        # Pillow only warns between 89 and 179 megapixels; past our limit, any size is refused.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        image = _open_image(data)
+        try:
+            if image.format == "JPEG" and max(image.size) > max_side:
+                # The JPEG decoder can skip detail at 1/2, 1/4 or 1/8 scale: far faster than
+                # decoding 24 megapixels and throwing most of them away. It picks the
+                # smallest scale that still gives at least the requested size.
+                scale = max_side / 2 / max(image.size)
+                image.draft(image.mode, (math.ceil(image.width * scale), math.ceil(image.height * scale)))
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            array = _pillow_to_array(image)
+        except Exception as error:  # Pillow raises many types here: OSError, SyntaxError, struct.error...
+            raise ImageError(f"the {image.format} file is damaged or truncated ({error})") from error
+    return _shrink(array, max_side)[0]
+
+
+def _open_image(data):
+    """A lazily decoded Pillow image whose header has been checked, or ImageError."""
+    try:
+        image = Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ImageError(f"the image is too large to decode safely: {error}") from error
+    except Exception as error:  # unidentified, or a header Pillow cannot parse
+        raise ImageError(_why_unreadable(data)) from error
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise ImageError(
+            f"the image is too large: {width}x{height} pixels, more than "
+            f"{MAX_PIXELS // 1_000_000} megapixels (a decompression bomb?)"
+        )
+    if width == 0 or height == 0:
+        raise ImageError("the image has no pixels")
+    return image
+
+
+def _why_unreadable(data):
+    """A specific message for bytes that Pillow cannot open as a supported image."""
+    head = data[:2048]
+    if head.startswith(b"%PDF"):
+        return "not an image: looks like a PDF document"
+    if head[4:8] == b"ftyp":
+        return "HEIC/AVIF photos are not supported: save or export the picture as JPEG or PNG"
+    if b"<svg" in head.lower():
+        return "SVG drawings are not supported: export the drawing as PNG"
+    if _looks_like_text(head):
+        return "not an image: looks like a text file"
+    for signature, name in SIGNATURES.items():
+        if head.startswith(signature) and (name != "WEBP" or head[8:12] == b"WEBP"):
+            return f"the {name} file is damaged or truncated"
+    try:  # a real image in a format we do not accept deserves its name in the message
+        other_format = Image.open(io.BytesIO(data)).format
+    except Exception:
+        other_format = None
+    supported = ", ".join(SUPPORTED_FORMATS)
+    if other_format:
+        return f"unsupported image format {other_format}: use one of {supported}"
+    return f"not an image, or an unsupported format: the file is not {supported}"
+
+
+def _looks_like_text(head):
+    """Whether bytes decode as UTF-8 text without control characters."""
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if error.start < len(head) - 3:  # not just a character cut in half at the end
+            return False
+        text = head[: error.start].decode("utf-8")
+    return bool(text) and all(character.isprintable() or character in "\t\n\r\f" for character in text)
+
+
+def _pillow_to_array(image):
+    """An RGB or RGBA uint8 array from a loaded Pillow image of any mode."""
+    if image.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):  # 16/32-bit grey and float
+        grey = _uint8_levels(np.asarray(image))
+        return cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB)
+    # Palette and grey images may name a transparent colour; RGBA keeps it.
+    transparent = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+    return np.asarray(image.convert("RGBA" if transparent else "RGB"))
+
+
+# ---------------------------------------------------------------------------
+# Arrays
+
+
+def _standard_array(image):
+    """A uint8 (H, W) or (H, W, 2|3|4) array from an array of any numeric dtype."""
+    try:
+        array = np.asarray(image)
+    except (TypeError, ValueError) as error:
+        raise ImageError(f"expected an image array: {error}") from error
+    if array.dtype.kind not in "biuf":
+        raise ImageError(f"expected a numeric image array, got dtype {array.dtype}")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (2, 3, 4))):
+        raise ImageError(
+            f"expected an (H, W) or (H, W, C) image with 1 to 4 channels, got shape {array.shape}"
+        )
+    if array.size == 0:
+        raise ImageError(f"the image has no pixels (shape {array.shape})")
+    return np.ascontiguousarray(_uint8_levels(array))  # OpenCV needs contiguous rows
+
+
+def _uint8_levels(array):
+    """0-255 levels: floats are read as 0-1 (0-255 if larger values occur), uint16 as 16-bit."""
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype.kind == "b":
+        return array.astype(np.uint8) * np.uint8(255)
+    if array.dtype.kind == "f":
+        finite = np.isfinite(array)
+        top = float(array.max(where=finite, initial=0.0))
+        full = 1.0 if top <= 1.0 else 255.0
+        # +inf is as bright as it gets; NaN and -inf are nothing.
+        array = np.where(finite, array, np.where(array > 0, full, 0.0))
+    elif array.dtype == np.uint16:
+        full = 65535.0
+    else:  # other integers: 8-bit values if they fit, else 16-bit, else their own range
+        top = float(array.max())
+        full = 255.0 if top <= 255 else 65535.0 if top <= 65535 else top
+    levels = np.clip(array.astype(np.float64), 0.0, full) * (255.0 / full)
+    return (levels + 0.5).astype(np.uint8)
+
+
+def _shrink(image, max_side):
+    """The image with its longer side at most max_side (INTER_AREA), and the (x, y) scales."""
+    height, width = image.shape[:2]
+    if max(height, width) <= max_side:
+        return image, (1.0, 1.0)
+    scale = max_side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = cv2.resize(np.ascontiguousarray(image), size, interpolation=cv2.INTER_AREA)
+    return small, (size[0] / width, size[1] / height)
+
+
+# ---------------------------------------------------------------------------
+# Finding the ink
 
 
 def ink_image(image):
-    """A float32 ink map (ink = 1) from a grey, RGB or RGBA array."""
-    image = np.asarray(image)
-    if image.ndim not in (2, 3) or image.size == 0:
-        raise ImageError(f"expected a 2-D image with 1, 3 or 4 channels, got shape {image.shape}")
-    scale = 255.0 if image.dtype == np.uint8 else 1.0
-    image = image.astype(np.float32) / scale
-    if image.ndim == 3 and image.shape[2] == 4:
-        alpha = image[..., 3]
-        if alpha.min() < 0.99:  # a transparent background: the ink is where the alpha is
-            return alpha
-        image = image[..., :3]
-    grey = image.mean(axis=2) if image.ndim == 3 else image
-    # The background is the most common brightness: light paper means dark ink.
-    return 1.0 - grey if np.median(grey) > 0.5 else grey
+    """A float32 ink map (ink = 1) from a grey, RGB or RGBA array (of any numeric dtype).
+
+    Images longer than WORK_SIDE are shrunk to it first. Raises ImageError for arrays
+    that are not images.
+    """
+    working, _ = _shrink(_standard_array(image), WORK_SIDE)
+    ink, _ = _find_ink(working)
+    return ink.astype(np.float32) * np.float32(1 / 255)
+
+
+def _find_ink(image):
+    """uint8 ink levels (255 = full ink) and a 0/1 mask of the pixels that are ink."""
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    if channels in (2, 4):
+        alpha_border = _border(image[..., -1])
+        if np.count_nonzero(alpha_border < 128) * 2 > alpha_border.size:
+            # A transparent background (a drawing canvas's default): black strokes
+            # exist only in the alpha channel, so the alpha is the ink.
+            return _plain_ink(cv2.extractChannel(image, channels - 1))
+    grey = _grey(image)
+    background = float(np.median(_border(grey)))
+    if _is_plain(grey, background):
+        # A plain background: ink is whatever differs from it, darker or lighter
+        # (convertScaleAbs is |grey - background|, saturated to uint8).
+        return _plain_ink(cv2.convertScaleAbs(grey, alpha=1.0, beta=-background))
+    return _photo_ink(grey)
+
+
+def _grey(image):
+    """The brightness of a grey, grey+alpha, RGB or RGBA image (alpha ignored)."""
+    if image.ndim == 2:
+        return image
+    channels = image.shape[2]
+    if channels == 2:
+        return cv2.extractChannel(image, 0)
+    return cv2.cvtColor(image, cv2.COLOR_RGBA2GRAY if channels == 4 else cv2.COLOR_RGB2GRAY)
+
+
+def _border(image):
+    """The pixels along the image's four edges, as (n,) or (n, channels)."""
+    return np.concatenate([image[0], image[-1], image[1:-1, 0], image[1:-1, -1]])
+
+
+def _sample(image):
+    """About SAMPLE_PIXELS evenly spaced pixels of an image."""
+    height, width = image.shape[:2]
+    step = max(1, int(math.sqrt(height * width / SAMPLE_PIXELS)))
+    return np.ascontiguousarray(image[::step, ::step])
+
+
+def _is_plain(grey, background):
+    """Whether most of the image is exactly the background's brightness, as in a drawing."""
+    sample = _sample(grey)
+    at_background = cv2.inRange(sample, background - PLAIN_TOLERANCE, background + PLAIN_TOLERANCE)
+    return cv2.countNonZero(at_background) >= PLAIN_FRACTION * sample.size
+
+
+def _plain_ink(ink):
+    """Ink and mask of a clean drawing: everything clearly off the background is ink."""
+    peak = int(ink.max())
+    if peak < PLAIN_MIN_INK:
+        return np.zeros_like(ink), np.zeros_like(ink)
+    _, mask = cv2.threshold(ink, INK_THRESHOLD * peak, 1, cv2.THRESH_BINARY)
+    if peak < 255:  # faint or coloured strokes still reach full ink
+        ink = cv2.convertScaleAbs(ink, alpha=255.0 / peak)
+    return ink, mask
+
+
+def _photo_ink(grey):
+    """Ink and mask of a photo or scan: lighting divided out, polarity found, noise rejected."""
+    height, width = grey.shape
+    scale = min(1.0, LIGHTING_SIDE / max(height, width))
+    small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = cv2.resize(grey, small_size, interpolation=cv2.INTER_AREA)
+    paper, dark_ink = _paper_brightness(small)
+    paper = cv2.resize(paper, (width, height), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    # A light blur averages out sensor noise but keeps one-pixel pen lines.
+    residual = cv2.GaussianBlur(grey, (3, 3), 0).astype(np.float32) - paper
+    noise = 1.4826 * float(np.median(np.abs(_sample(residual))))  # robust standard deviation
+    floor = max(NOISE_SIGMAS * noise, 1.0)
+    # Dividing by the paper's brightness (or, for light ink, by the room above it) makes
+    # the ink's contrast independent of the lighting.
+    contrast, headroom = (-residual, paper) if dark_ink else (residual, 255.0 - paper)
+    ink = contrast / np.maximum(headroom, 1.0)
+    # Sensor noise is about the same in grey levels everywhere, so in dim corners it is a
+    # large share of the paper's brightness: only ink clearly above the noise counts.
+    ink[contrast < floor] = 0
+    ink_levels = (np.clip(ink, 0.0, 1.0) * 255).astype(np.uint8)
+    otsu, _ = cv2.threshold(ink_levels, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    strong = max(otsu, MIN_CONTRAST * 255)
+    # Hysteresis: faint parts of a stroke count when they touch a strong part.
+    _, weak_mask = cv2.threshold(ink_levels, strong / 2, 1, cv2.THRESH_BINARY)
+    count, labels = cv2.connectedComponents(weak_mask, connectivity=8)
+    keep = np.zeros(count, dtype=bool)
+    keep[np.unique(labels[ink_levels > strong])] = True
+    keep[0] = False
+    mask = keep[labels].astype(np.uint8)
+    if not mask.any():
+        return np.zeros_like(grey), mask
+    peak = float(np.percentile(ink_levels[mask > 0], 95))
+    ink_levels = cv2.convertScaleAbs(ink_levels, alpha=255.0 / max(peak, 1.0)) * mask
+    return ink_levels, mask
+
+
+def _paper_brightness(grey):
+    """The paper's brightness under uneven light, and whether the ink is darker than it."""
+    side = 2 * max(1, round(LIGHTING_WINDOW * min(grey.shape) / 2)) + 1
+    margin = 2 * side
+    # Continuing the image by point reflection keeps a brightness ramp going past the
+    # edges, so the wide windows below are not biased towards the centre's light there.
+    extended = np.pad(grey.astype(np.int16), margin, mode="reflect", reflect_type="odd")
+    extended = np.clip(extended, 0, 255).astype(np.uint8)
+    dark_ink = _ink_is_dark(grey, extended, margin, 2 * side + 1)
+    # A closing (a maximum, then a minimum, over a window wider than any stroke) wipes
+    # out dark strokes however densely they are drawn, and follows the light elsewhere;
+    # an opening does the same for light strokes. The extremes of a window are easily
+    # specks of dust or glare, hence a small median first; lighting is smooth, hence the blur.
+    window = cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
+    operation = cv2.MORPH_CLOSE if dark_ink else cv2.MORPH_OPEN
+    paper = cv2.morphologyEx(cv2.medianBlur(extended, 3), operation, window)
+    paper = cv2.blur(paper, (side, side))
+    return paper[margin:-margin, margin:-margin], dark_ink
+
+
+def _ink_is_dark(grey, extended, margin, side):
+    """Whether the ink is darker than the paper, judged against a wide median (the paper)."""
+    # A median much wider than any stroke is the paper whatever the ink; most of the
+    # pixels far from it are ink, on one side of it.
+    paper = cv2.medianBlur(extended, side)[margin:-margin, margin:-margin]
+    deviation = grey.astype(np.int16) - paper
+    spread = 1.4826 * float(np.median(np.abs(deviation)))  # robust standard deviation
+    floor = max(NOISE_SIGMAS * spread, MIN_CONTRAST * 255 / 2)
+    return np.count_nonzero(deviation < -floor) >= np.count_nonzero(deviation > floor)
+
+
+# ---------------------------------------------------------------------------
+# Splitting the ink into digits
+
+
+@dataclass
+class _Piece:
+    """Connected ink pieces taken as one digit: a box (x1, y1 exclusive) and their labels."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    labels: list
+
+    @property
+    def width(self):
+        return self.x1 - self.x0
+
+    @property
+    def height(self):
+        return self.y1 - self.y0
+
+    def join(self, other):
+        return _Piece(
+            min(self.x0, other.x0),
+            min(self.y0, other.y0),
+            max(self.x1, other.x1),
+            max(self.y1, other.y1),
+            self.labels + other.labels,
+        )
+
+
+def _find_pieces(mask):
+    """The ink's connected pieces, specks removed, and a label image to tell them apart.
+
+    The label image is None when there is a single piece: its mask is the ink mask.
+    """
+    height, width = mask.shape
+    # Outer contours give the pieces' boxes; connectedComponentsWithStats takes
+    # several times longer, and most drawings are one piece that needs no labels.
+    contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    outer = [contour for contour, links in zip(contours, hierarchy[0] if contours else ()) if links[3] < 0]
+    labels = cv2.connectedComponents(mask, connectivity=8)[1] if len(outer) > 1 else None
+    speck = SPECKLE_FRACTION * max(height, width)
+    pieces = []
+    for contour in outer:
+        x, y, w, h = cv2.boundingRect(contour)
+        if max(w, h) > speck:
+            start_x, start_y = contour[0, 0]
+            label = 1 if labels is None else int(labels[start_y, start_x])
+            pieces.append(_Piece(x, y, x + w, y + h, [label]))
+    if len(pieces) > MAX_PIECES:
+        pieces = sorted(pieces, key=lambda piece: piece.width * piece.height)[-MAX_PIECES:]
+    return labels, pieces
+
+
+def _group_pieces(pieces):
+    """Digits as groups of pieces: strokes of one digit (a 5's bar, a 1's flag) stay together."""
+    if not pieces:
+        return []
+    digit_height = max(piece.height for piece in pieces)
+    # Pieces stacked above each other (a 5's bar, a 4 drawn in several strokes) join first;
+    # what is still short after that is part of a digit.
+    groups = _merge_overlapping(pieces, digit_height)
+    parts = [group for group in groups if group.height < PART_HEIGHT * digit_height]
+    groups = [group for group in groups if group.height >= PART_HEIGHT * digit_height]
+    while parts:
+        part = parts.pop(0)  # left to right
+        neighbours = groups + parts
+        gaps = [_gap(part, neighbour) for neighbour in neighbours]
+        if not gaps or min(gaps) > ATTACH_DISTANCE * digit_height:
+            if max(part.width, part.height) >= SMALL_PIECE * digit_height:
+                groups.append(part)  # a short mark on its own: the model will say how digit-like it is
+            continue
+        nearest = int(np.argmin(gaps))
+        if nearest < len(groups):
+            groups[nearest] = groups[nearest].join(part)
+        else:  # two parts, such as the dashes of a broken 1, may make a digit together
+            joined = parts.pop(nearest - len(groups)).join(part)
+            if joined.height >= PART_HEIGHT * digit_height:
+                groups.append(joined)
+            else:
+                parts.append(joined)
+    return _merge_overlapping(groups, digit_height)
+
+
+def _merge_overlapping(groups, digit_height):
+    """Join groups that overlap strongly in x: strokes of one digit drawn apart."""
+    groups = sorted(groups, key=lambda group: group.x0)
+    merged = True
+    while merged:  # a joined group is wider and may now overlap another one
+        merged = False
+        for index, first in enumerate(groups):
+            for other_index in range(index + 1, len(groups)):
+                other = groups[other_index]
+                if other.x0 >= first.x1:  # sorted by x0: no later group overlaps either
+                    break
+                if _belong_together(first, other, digit_height):
+                    groups[index] = first.join(other)
+                    del groups[other_index]
+                    merged = True
+                    break
+            if merged:
+                break
+    return groups
+
+
+def _belong_together(first, second, digit_height):
+    """Whether two groups overlap in x by most of the narrower one and are vertically close."""
+    overlap = min(first.x1, second.x1) - max(first.x0, second.x0)
+    vertical_gap = max(first.y0, second.y0) - min(first.y1, second.y1)
+    narrower = min(first.width, second.width)
+    return overlap > MERGE_OVERLAP * narrower and vertical_gap <= MERGE_GAP * digit_height
+
+
+def _gap(first, second):
+    """The distance between two boxes (0 when they overlap)."""
+    dx = max(first.x0 - second.x1, second.x0 - first.x1, 0)
+    dy = max(first.y0 - second.y1, second.y0 - first.y1, 0)
+    return math.hypot(dx, dy)
+
+
+def _piece_mask(mask, labels, piece):
+    """A 0/1 uint8 mask of the piece's own ink inside its box."""
+    if labels is None:
+        return mask[piece.y0 : piece.y1, piece.x0 : piece.x1]
+    crop = labels[piece.y0 : piece.y1, piece.x0 : piece.x1]
+    inside = crop == piece.labels[0] if len(piece.labels) == 1 else np.isin(crop, piece.labels)
+    return inside.view(np.uint8)
+
+
+def _split_wide(piece, mask, stroke_width=None):
+    """A single piece cut into digits where touching digits meet, when it is too wide for one.
+
+    Groups of several pieces are left whole: they were joined on purpose.
+    """
+    if len(piece.labels) > 1 or piece.width <= SPLIT_ASPECT * piece.height:
+        return [(piece, mask)]
+    if stroke_width is None:
+        stroke_width = _stroke_width(cv2.copyMakeBorder(mask, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0))[0]
+    # Touching digits meet in a single stroke: the column there holds about one stroke
+    # width of ink, in one run (or two, with a stroke passing by), and passes through no
+    # loop. A wide 0 has a loop, a wide 2 more ink or a tail too short to be a digit.
+    column_ink = mask.sum(axis=0)
+    runs = mask[0] + np.count_nonzero(mask[1:] > mask[:-1], axis=0)
+    can_cut = (column_ink <= CUT_STROKES * stroke_width) & (runs <= CUT_RUNS) & ~_hole_columns(mask)
+    low, high = round(CUT_REGION * piece.width), round((1 - CUT_REGION) * piece.width)
+    candidates = low + np.flatnonzero(can_cut[low:high])
+    if candidates.size == 0:
+        return [(piece, mask)]
+    # The best cut crosses the least ink in the fewest runs: inside a 0 a column crosses
+    # two strokes, where two 0s touch it crosses one.
+    cut = int(candidates[np.argmin(column_ink[candidates] * runs[candidates])])
+    halves = []
+    for start, end in ((0, cut), (cut, piece.width)):
+        rows = np.flatnonzero(mask[:, start:end].any(axis=1))
+        if rows.size == 0 or rows[-1] + 1 - rows[0] < PART_HEIGHT * piece.height:
+            return [(piece, mask)]  # a tail or a flag, not a digit: the piece was one digit
+        top, bottom = rows[0], rows[-1] + 1
+        box = _Piece(piece.x0 + start, piece.y0 + top, piece.x0 + end, piece.y0 + bottom, piece.labels)
+        halves.append((box, mask[top:bottom, start:end]))
+    # Either half may still hold several digits.
+    return [part for half, half_mask in halves for part in _split_wide(half, half_mask, stroke_width)]
+
+
+def _hole_columns(mask):
+    """Which columns of a 0/1 mask pass through a hole: a cut there would open a 0's loop."""
+    background = cv2.copyMakeBorder(1 - mask, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=1)
+    _, regions = cv2.connectedComponents(background, connectivity=4)
+    holes = (regions != regions[0, 0]) & (background > 0)  # background not reached from outside
+    return holes[1:-1, 1:-1].any(axis=0)
+
+
+# ---------------------------------------------------------------------------
+# Stroke width and the MNIST digit
+
+
+def _resize_longer_side(image, side):
+    """The image scaled so that its longer side is `side` (area averaging when shrinking)."""
+    height, width = image.shape
+    scale = side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if scale >= 1:
+        return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+    factor = min(int(1 / scale), min(height, width))
+    if factor >= 2:  # OpenCV averages whole blocks several times faster than fractional ones
+        image = cv2.resize(image, None, fx=1 / factor, fy=1 / factor, interpolation=cv2.INTER_AREA)
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def _stroke_width(strokes):
+    """The mean stroke width, in pixels, of a 0/1 uint8 mask with a background margin.
+
+    Also returns the distance transform (each ink pixel's distance to the background).
+    """
+    inside = cv2.distanceTransform(strokes, cv2.DIST_L2, cv2.DIST_MASK_5)
+    # Across a stroke of width w the distance to the edge runs 1, 2, ..., w/2, ..., 2, 1:
+    # its mean is about w/4 + 1/2.
+    return 4 * (float(inside.sum()) / max(cv2.countNonZero(strokes), 1) - 0.5), inside
+
+
+def _digit_strokes(ink):
+    """A digit's ink as a 0/1 mask at STROKE_BOX size, its stroke width and distance map."""
+    strokes = _small_strokes(ink)
+    width, inside = _stroke_width(strokes)
+    block = max(ink.shape) // STROKE_BOX  # ink pixels per pixel of the small image
+    if width < THIN_STROKE and block >= 2:
+        # A line much thinner than a block that falls between two rows of the small image
+        # is averaged to half strength in both, and parts of it are lost: widen the
+        # strokes by a block and shrink again (they are thinned to the target later).
+        strokes = _small_strokes(cv2.dilate(ink, np.ones((2 * block, 2 * block), np.uint8)))
+        width, inside = _stroke_width(strokes)
+    return strokes, width, inside
+
+
+def _small_strokes(ink):
+    """A digit's ink scaled to STROKE_BOX as a 0/1 mask, with a STROKE_MARGIN margin."""
+    small = _resize_longer_side(ink, STROKE_BOX).astype(np.float32)
+    # The typical ink level is the ink-weighted mean, not the maximum: where thin
+    # lines cross, their shrunk levels add up.
+    total = float(small.sum())
+    level = float((small * small).sum()) / total if total > 0 else 0.0
+    _, strokes = cv2.threshold(small, STROKE_LEVEL * level, 1, cv2.THRESH_BINARY)
+    margin = STROKE_MARGIN
+    return cv2.copyMakeBorder(strokes.astype(np.uint8), margin, margin, margin, margin, cv2.BORDER_CONSTANT)
+
+
+def mnist_digit(ink):
+    """A 28x28 MNIST-like digit, with MNIST's stroke width, from one digit's uint8 ink crop.
+
+    Raises ValueError when the crop holds no ink, or only a dot.
+    """
+    strokes, width, inside = _digit_strokes(ink)
+    if not strokes.any():
+        raise ValueError("the digit holds no ink")
+    if width * DOT_SIZE > STROKE_BOX:
+        raise ValueError("a dot, not a digit")
+    # Growing strokes by r on each side also grows the box by 2r, and the box is what
+    # fit_to_mnist scales to MNIST_BOX: solve (w + 2r) / (box + 2r) = target / box for r.
+    box = STROKE_BOX
+    target = np.clip(width, *STROKE_WIDTH_RANGE)
+    radius = min(box / 2 * (target - width) / (box - target), STROKE_MARGIN - 1)
+    outside = cv2.distanceTransform(1 - strokes, cv2.DIST_L2, cv2.DIST_MASK_5)
+    # The signed distance to the stroke edge (inside - outside, +-1/2 at the edge):
+    # moving the edge by the radius thickens or thins every stroke alike, with a
+    # one-pixel anti-aliased rim.
+    adjusted = np.clip(inside - outside + (1 - strokes) + np.float32(radius), 0.0, 1.0)
+    if radius < 0:
+        # Thinning must not cut a digit apart where its strokes are thinner than average:
+        # the ridge of the distance map (the strokes' centre lines) always stays.
+        ridge = (inside >= cv2.dilate(inside, RIDGE_KERNEL)) & (strokes > 0)
+        adjusted = np.maximum(adjusted, ridge.astype(np.float32))
+    return np.clip(LEVELS_GAIN * fit_to_mnist(adjusted) - LEVELS_OFFSET, 0.0, 1.0)
+
+
+# ---------------------------------------------------------------------------
+# The whole pipeline
 
 
 def prepare(image):
-    """The digits of one image, split left to right and normalised like MNIST."""
-    ink = ink_image(image)
-    mask = (ink > INK_THRESHOLD).astype(np.uint8)
-    count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    boxes = sorted(
-        (tuple(int(value) for value in stats[label, :4]) for label in range(1, count)),
-        key=lambda box: box[0],
-    )
-    digits = [fit_to_mnist(ink[y : y + h, x : x + w]) for x, y, w, h in boxes]
+    """The digits of one image, split left to right and normalised like MNIST.
+
+    Raises ImageError for arrays that are not images; an image without digits gives N = 0.
+    """
+    array = _standard_array(image)
+    working, scales = _shrink(array, WORK_SIDE)
+    ink, mask = _find_ink(working)
+    digits, boxes = [], []
+    x, y, width, height = cv2.boundingRect(mask)
+    if width and height:  # work on the ink's bounding box only
+        ink_box, mask_box = ink[y : y + height, x : x + width], mask[y : y + height, x : x + width]
+        labels, pieces = _find_pieces(mask_box)
+        smallest = max(MIN_DIGIT_PIXELS, MIN_DIGIT_SIDE * min(working.shape[:2]))
+        for group in _group_pieces(pieces):
+            for piece, piece_mask in _split_wide(group, _piece_mask(mask_box, labels, group)):
+                if max(piece.width, piece.height) < smallest:
+                    continue
+                crop = ink_box[piece.y0 : piece.y1, piece.x0 : piece.x1] * piece_mask
+                try:
+                    digits.append(mnist_digit(crop))
+                except ValueError:  # a dot, or nothing left of a faint piece
+                    continue
+                boxes.append(_input_box(piece, (x, y), scales, array.shape))
     stacked = np.stack(digits)[..., None] if digits else np.zeros((0, MNIST_SIZE, MNIST_SIZE, 1), np.float32)
-    return Prepared(digits=stacked, boxes=tuple(boxes), ink=ink)
+    return Prepared(digits=stacked, boxes=tuple(boxes), ink_levels=ink)
+
+
+def _input_box(piece, offset, scales, input_shape):
+    """A piece's (x, y, width, height) in the input's pixels, from the shrunk ink box's."""
+    (offset_x, offset_y), (scale_x, scale_y) = offset, scales
+    x0 = math.floor((piece.x0 + offset_x) / scale_x)
+    y0 = math.floor((piece.y0 + offset_y) / scale_y)
+    x1 = min(math.ceil((piece.x1 + offset_x) / scale_x), input_shape[1])
+    y1 = min(math.ceil((piece.y1 + offset_y) / scale_y), input_shape[0])
+    return (x0, y0, x1 - x0, y1 - y0)
