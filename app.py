@@ -16,10 +16,9 @@ import cv2
 import numpy as np
 import pandas as pd
 import streamlit as st
-from streamlit_drawable_canvas import st_canvas
 
 import preprocessing
-from recognizer import DEFAULT_MODEL, ModelError, Recognition, Recognizer
+from recognizer import DEFAULT_MODEL, ModelError, Recognition, Recognizer, metrics_path_for
 
 TITLE = "Handwritten digit recognizer"
 CANVAS_HEIGHT = 280  # ten times MNIST's 28 px: room for a finger-drawn digit
@@ -30,16 +29,29 @@ BRUSH_WIDTH = 20  # MNIST strokes are about a tenth of the digit's height
 PIXEL_SCALE = 8  # the model's 28x28 input shown at 224 px, each pixel a visible square
 GRID_DARKENING = 0.7  # grid lines between the enlarged pixels, faint on black and on white
 BOX_COLOUR = (79, 70, 229)  # RGB; the theme's primary colour
+LABEL_FONT = cv2.FONT_HERSHEY_SIMPLEX
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp"]
+MAX_DISPLAY_SIDE = 1024  # pictures are shown at most this large: a phone photo need not travel in full
 NOT_MEASURED = "not measured"
+# Bars on a fixed 0-100% scale, so that an unsure answer looks unsure; the answer's bar stands out.
+PROBABILITY_CHART = {
+    "mark": {"type": "bar", "cornerRadiusEnd": 3, "tooltip": True},
+    "encoding": {
+        "x": {"field": "digit", "type": "ordinal", "axis": {"labelAngle": 0, "title": None}},
+        "y": {"field": "probability", "type": "quantitative", "scale": {"domain": [0, 1]},
+              "axis": {"format": "%", "title": "probability", "tickCount": 5}},
+        "color": {"condition": {"test": "datum.answer", "value": "#4f46e5"}, "value": "#c7c9f1"},
+    },
+}
 
 # The canvas is inside the component's shadow root, so the page styles its container:
 # touch-action: none there keeps a finger drawing on a phone from scrolling the page.
 PAGE_STYLE = """
 <style>
-.st-key-drawing_pad { touch-action: none; overscroll-behavior: contain; margin-top: 2.75rem; }
-[class*="st-key-answer_"] [data-testid="stMetricValue"] { font-size: 4.5rem; line-height: 1.05; font-weight: 700;
-  letter-spacing: 0.06em; }
+[data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
+.st-key-drawing_pad { touch-action: none; overscroll-behavior: contain; margin-top: 2.5rem; }
+[class*="st-key-answer_"] [data-testid="stMetricValue"] {
+  font-size: 4.5rem; line-height: 1.05; font-weight: 700; letter-spacing: 0.06em; }
 [class*="st-key-answer_"] [data-testid="stMetric"] { padding: 0.75rem 1.25rem; }
 </style>
 """
@@ -58,9 +70,8 @@ def load_recognizer(path):
 
 def read_metrics(path):
     """The figures train.py measured for the model at path, or {} when there are none."""
-    metrics_path = Path(path).with_name(Path(path).stem + ".metrics.json")
     try:
-        metrics = json.loads(metrics_path.read_text())
+        metrics = json.loads(metrics_path_for(path).read_text())
     except (OSError, ValueError):
         return {}
     return metrics if isinstance(metrics, dict) else {}
@@ -94,10 +105,8 @@ def pixel_grid(digit_image):
 
 
 def on_white(image):
-    """An RGB uint8 picture of a grey, RGB or RGBA image, transparency shown as white paper."""
+    """An RGB copy of a grey, RGB or RGBA uint8 image, transparency shown as white paper."""
     image = np.asarray(image)
-    if image.dtype != np.uint8:  # 16-bit PNGs and the like
-        image = (image.astype(np.float64) * 255 / max(float(image.max()), 1.0)).astype(np.uint8)
     if image.ndim == 2:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
     if image.shape[2] == 4:
@@ -106,21 +115,30 @@ def on_white(image):
     return image[..., :3].copy()
 
 
+def fit_for_display(picture):
+    """The picture shrunk so that its longer side is at most MAX_DISPLAY_SIDE."""
+    scale = MAX_DISPLAY_SIDE / max(picture.shape[:2])
+    if scale >= 1:
+        return picture
+    return cv2.resize(picture, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+
+
 def boxes_image(image, boxes):
     """The picture with a numbered box around each digit found, left to right."""
     picture = on_white(image)
-    thickness = max(2, round(max(picture.shape[:2]) / 250))
+    thickness = max(2, round(max(picture.shape[:2]) / 250))  # lines stay visible once the picture is shrunk
     font_scale = thickness / 2.5
     for number, (x, y, width, height) in enumerate(boxes, start=1):
         cv2.rectangle(picture, (x, y), (x + width - 1, y + height - 1), BOX_COLOUR, thickness)
-        (label_width, label_height), _ = cv2.getTextSize(str(number), cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
-        # The number sits in a filled tab above the box, or inside it at the top edge.
-        top = y - label_height - 2 * thickness if y >= label_height + 2 * thickness else y
-        cv2.rectangle(picture, (x, top), (x + label_width + 2 * thickness, top + label_height + 2 * thickness),
-                      BOX_COLOUR, cv2.FILLED)
-        cv2.putText(picture, str(number), (x + thickness, top + label_height + thickness),
-                    cv2.FONT_HERSHEY_SIMPLEX, font_scale, (255, 255, 255), thickness, cv2.LINE_AA)
-    return picture
+        label = str(number)
+        (label_width, label_height), _ = cv2.getTextSize(label, LABEL_FONT, font_scale, thickness)
+        tab_width, tab_height = label_width + 2 * thickness, label_height + 2 * thickness
+        # The number sits in a filled tab above the box, or inside it when the box touches the top.
+        top = y - tab_height if y >= tab_height else y
+        cv2.rectangle(picture, (x, top), (x + tab_width, top + tab_height), BOX_COLOUR, cv2.FILLED)
+        cv2.putText(picture, label, (x + thickness, top + label_height + thickness), LABEL_FONT, font_scale,
+                    (255, 255, 255), thickness, cv2.LINE_AA)
+    return fit_for_display(picture)
 
 
 def probability_frame(digit_result):
@@ -128,21 +146,30 @@ def probability_frame(digit_result):
     return pd.DataFrame({
         "digit": [str(digit) for digit in range(10)],
         "probability": digit_result.probabilities,
+        "answer": [digit == digit_result.digit for digit in range(10)],
     })
 
 
 def readings_frame(readings):
     """One row per read file: file, text, confidence, status."""
-    return pd.DataFrame(
-        [(name, recognition.text, recognition.confidence, recognition.status) for name, _, recognition in readings],
-        columns=["file", "text", "confidence", "status"],
-    )
+    rows = [(name, result.text, result.confidence, result.status) for name, _, result in readings]
+    return pd.DataFrame(rows, columns=["file", "text", "confidence", "status"])
+
+
+def canvas_key(width, generation):
+    """The canvas widget's key: one per canvas size and per Clear."""
+    return f"canvas_{width}_{generation}"
 
 
 def new_drawing():
     """Start an empty canvas: a new key makes the component start afresh, and the old result goes."""
     st.session_state.canvas_generation = st.session_state.get("canvas_generation", 0) + 1
     st.session_state.pop("drawing_result", None)
+
+
+def request_prediction():
+    """Remember the click in session state: a canvas update that interrupts this run must not lose it."""
+    st.session_state.prediction_requested = True
 
 
 def style_ui():
@@ -155,11 +182,13 @@ def model_error_ui(error):
     st.error(f"**The digit model could not be loaded.** {error}", icon=":material/error:")
     st.markdown("To fix it, run one of these in the project folder, then reload this page:")
     st.code(
-        "git checkout -- digit_model.keras digit_model.onnx digit_model.metrics.json   # the committed model\n"
-        "python train.py --data-dir ../shared/data/mnist                                 # or train a new one",
+        "# the committed model:\n"
+        "git checkout -- digit_model.keras digit_model.onnx digit_model.metrics.json\n"
+        "# or train a new one:\n"
+        "python train.py --data-dir ../shared/data/mnist",
         language="bash",
     )
-    st.caption("The app reads the model from $DIGIT_MODEL when it is set, else digit_model.keras beside app.py.")
+    st.caption("The app reads the model from $DIGIT_MODEL when it is set, else digit_model.keras beside it.")
 
 
 def sidebar_ui(metrics, backend_name):
@@ -181,19 +210,20 @@ def model_card_ui(metrics, backend_name):
     st.header("Model card")
     test = metrics.get("mnist_test") if isinstance(metrics.get("mnist_test"), dict) else {}
     st.metric("MNIST test accuracy", measured(test.get("accuracy"), lambda value: f"{value:.2%}"))
+    epochs_run = measured(metrics.get("epochs_run"), str)
     figures = {
         "Test errors": measured(test.get("errors"), lambda value: f"{value:,} of 10,000"),
         "Parameters": measured(metrics.get("parameters"), lambda value: f"{value:,}"),
         "Model size": measured(metrics.get("model_file_bytes"), lambda value: f"{value / 1e6:.1f} MB"),
         "Training time": measured(metrics.get("training_seconds"), duration),
-        "Best epoch": measured(metrics.get("best_epoch"), lambda value: f"{value} of "
-                               + measured(metrics.get("epochs_run"), str)),
+        "Best epoch": measured(metrics.get("best_epoch"), lambda value: f"{value} of {epochs_run}"),
         "Runs on": "ONNX Runtime" if backend_name == "onnx" else "Keras",
     }
     rows = [f"| {name} | {value} |" for name, value in figures.items()]
     st.markdown("\n".join(["| Figure | Value |", "|:--|--:|", *rows]))
     if metrics.get("quick_mode"):
-        st.warning("This is the quick test model, trained for seconds: expect mistakes.", icon=":material/science:")
+        st.warning("This is the quick test model, trained for seconds: expect mistakes.",
+                   icon=":material/science:")
 
 
 def about_ui():
@@ -208,8 +238,12 @@ def about_ui():
 
 def draw_ui(recognizer, brush_width, live):
     """The canvas, its buttons, and the result for what is drawn."""
+    # Imported here: the component registers itself with the running Streamlit server on import,
+    # which fails where there is none (the tests import this module for its helpers).
+    from streamlit_drawable_canvas import st_canvas
+
     size = st.radio("Canvas", list(CANVAS_WIDTHS), horizontal=True, key="canvas_size", on_change=new_drawing,
-                    help="The wide canvas holds a whole number. Changing the size starts a new drawing.")
+                    help="The wide canvas holds a whole number. A new size starts a new drawing.")
     width = CANVAS_WIDTHS[size]
     if width > CANVAS_HEIGHT:  # a wide canvas needs the full width: the result goes below it
         drawing_area, result_area = st.container(), st.container()
@@ -225,39 +259,39 @@ def draw_ui(recognizer, brush_width, live):
                 width=width,
                 return_image_data=True,
                 # A stable key keeps the drawing across reruns (brush width, toggles); Clear changes it.
-                key=f"canvas_{width}_{st.session_state.get('canvas_generation', 0)}",
+                key=canvas_key(width, st.session_state.get("canvas_generation", 0)),
             )
         with st.container(horizontal=True):
-            predict = st.button("Predict", type="primary", icon=":material/auto_awesome:", disabled=live,
-                                key="predict", help="Predicting while you draw" if live else None)
+            st.button("Predict", type="primary", icon=":material/auto_awesome:", disabled=live, key="predict",
+                      on_click=request_prediction, help="Predicting while you draw" if live else None)
             st.button("Clear", icon=":material/delete:", key="clear", on_click=new_drawing)
         st.caption("Undo, redo and reset are on the canvas toolbar, shown when the pointer is over it.")
     strokes = (canvas.json_data or {}).get("objects") or []
     image = canvas.image_data
-    if predict or (live and strokes):
-        recognition = recognizer.recognize(image) if image is not None and strokes else Recognition(digits=())
-        st.session_state.drawing_result = {"strokes": strokes, "recognition": recognition}
+    if st.session_state.pop("prediction_requested", False) or (live and strokes):
+        nothing_drawn = image is None or not strokes
+        recognition = Recognition(digits=()) if nothing_drawn else recognizer.recognize(image)
+        st.session_state.drawing_result = {"strokes": strokes, "recognition": recognition, "image": image}
     elif live:
         st.session_state.pop("drawing_result", None)
     with result_area:
-        drawing_result_ui(st.session_state.get("drawing_result"), strokes, image, canvas.image_bytes, live)
+        drawing_result_ui(st.session_state.get("drawing_result"), strokes, canvas.image_bytes, live)
 
 
-def drawing_result_ui(stored, strokes, image, png_bytes, live):
+def drawing_result_ui(stored, strokes, png_bytes, live):
     """The result for the drawing, a hint before the first prediction."""
     if stored is None:
         how = ": the answer appears as you draw." if live else ", then press **Predict**."
         st.info(f"Draw a digit on the canvas{how}", icon=":material/draw:")
         return
     if stored["strokes"] != strokes:
-        st.caption(":material/history: The drawing changed since this answer: press **Predict** to read it again.")
-    result_ui(stored["recognition"], image, key="drawing")
-    if png_bytes is not None and strokes:
-        st.download_button("Drawing (PNG)", png_bytes, file_name="drawing.png", mime="image/png",
-                           icon=":material/image:", on_click="ignore", key="drawing_png")
+        st.caption(":material/history: The drawing changed since this answer: "
+                   "press **Predict** to read it again.")
+    drawing_png = png_bytes if strokes else None
+    result_ui(stored["recognition"], stored["image"], key="drawing", drawing_png=drawing_png)
 
 
-def result_ui(recognition, image, key):
+def result_ui(recognition, image, key, drawing_png=None):
     """The answer in large type, the boxes, what the model saw and its probabilities."""
     if recognition.status == "empty":
         st.info(recognition.message, icon=":material/gesture:")
@@ -265,7 +299,13 @@ def result_ui(recognition, image, key):
     sure = recognition.status == "ok"
     if not sure:
         st.warning(recognition.message, icon=":material/help:")
-    with st.container(key=f"answer_{key}"):
+    digits = recognition.digits
+    several = len(digits) > 1 and image is not None
+    if several:
+        answer_area, boxes_area = st.columns([1, 1.6], vertical_alignment="center")
+    else:
+        answer_area, boxes_area = st.container(), None
+    with answer_area, st.container(key=f"answer_{key}"):
         st.metric(
             "Recognised" if sure else "Best guess",
             recognition.text,
@@ -274,34 +314,37 @@ def result_ui(recognition, image, key):
             delta_arrow="off",
             border=True,
         )
-    if len(recognition.digits) > 1 and image is not None:
-        st.image(boxes_image(image, [digit.box for digit in recognition.digits]),
-                 caption="Digits found, read left to right")
-    if len(recognition.digits) == 1:
-        digit_ui(recognition.digits[0])
+    if several:
+        boxes_area.image(boxes_image(image, [digit.box for digit in digits]),
+                         caption="Digits found, read left to right")
+    if len(digits) == 1:
+        digit_ui(digits[0])
     else:
-        tabs = st.tabs([f"Digit {number}: {digit.digit}" for number, digit in enumerate(recognition.digits, 1)])
-        for tab, digit in zip(tabs, recognition.digits):
+        tabs = st.tabs([f"Digit {number}: {digit.digit}" for number, digit in enumerate(digits, start=1)])
+        for tab, digit in zip(tabs, digits):
             with tab:
                 digit_ui(digit)
-    st.download_button("Result (JSON)", json.dumps(recognition.to_dict(), indent=2), file_name="result.json",
-                       mime="application/json", icon=":material/data_object:", on_click="ignore",
-                       key=f"{key}_json")
+    with st.container(horizontal=True):
+        st.download_button("Result (JSON)", json.dumps(recognition.to_dict(), indent=2),
+                           file_name="result.json", mime="application/json", icon=":material/data_object:",
+                           on_click="ignore", key=f"{key}_json")
+        if drawing_png is not None:
+            st.download_button("Drawing (PNG)", drawing_png, file_name="drawing.png", mime="image/png",
+                               icon=":material/image:", on_click="ignore", key=f"{key}_png")
 
 
 def digit_ui(digit_result):
     """What the model saw for one digit, and its ten probabilities."""
     seen, chart = st.columns([1, 2], vertical_alignment="center")
-    seen.image(pixel_grid(digit_result.image), caption="What the model saw (28×28)", width="stretch")
+    seen.image(pixel_grid(digit_result.image), caption="What the model saw (28×28)")
     with chart:
-        st.bar_chart(probability_frame(digit_result), x="digit", y="probability", height=220,
-                     x_label="digit", y_label="probability")
+        st.vega_lite_chart(probability_frame(digit_result), PROBABILITY_CHART, height=220, width="stretch")
 
 
 def upload_ui(recognizer):
     """Pictures from files: one gets the full result view, several a table too."""
     files = st.file_uploader("Pictures of handwritten digits", type=UPLOAD_TYPES, accept_multiple_files=True,
-                             help="Dark ink on light paper or light on dark. Several digits are read left to right.")
+                             help="Dark ink on light paper, or light on dark. Digits are read left to right.")
     if not files:
         st.info("Upload one or more pictures (PNG, JPG, WebP or BMP) to read the digits in them.",
                 icon=":material/upload:")
@@ -317,20 +360,20 @@ def upload_ui(recognizer):
         reading_ui(*readings[0], key="upload_0")
     elif readings:
         frame = readings_frame(readings)
-        st.dataframe(frame, hide_index=True, width="stretch", column_config={
-            "confidence": st.column_config.ProgressColumn("confidence", format="percent", min_value=0, max_value=1),
-        })
+        confidence_bar = st.column_config.ProgressColumn("confidence", format="percent", min_value=0.0,
+                                                         max_value=1.0)
+        st.dataframe(frame, hide_index=True, width="stretch", column_config={"confidence": confidence_bar})
         st.download_button("Results (CSV)", frame.to_csv(index=False), file_name="digit_results.csv",
                            mime="text/csv", icon=":material/table:", on_click="ignore", key="upload_csv")
-        for index, reading in enumerate(readings):
-            with st.expander(f"{reading[0]}: {reading[2].text or 'nothing read'}"):
-                reading_ui(*reading, key=f"upload_{index}")
+        for index, (name, image, recognition) in enumerate(readings):
+            with st.expander(f"{name}: {recognition.text or 'nothing read'}"):
+                reading_ui(name, image, recognition, key=f"upload_{index}")
 
 
 def reading_ui(name, image, recognition, key):
     """An uploaded picture beside its result."""
     preview, result = st.columns([1, 1.35], gap="large")
-    preview.image(on_white(image), caption=name, width="stretch")
+    preview.image(fit_for_display(on_white(image)), caption=name, width="stretch")
     with result:
         result_ui(recognition, image, key=key)
 

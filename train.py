@@ -25,6 +25,7 @@ from keras import layers
 
 import mnist
 from preprocessing import MNIST_SIZE, fit_to_mnist
+from recognizer import metrics_path_for
 
 SEED = 20261121  # fixed so that two full runs give the same model on the same machine
 VALIDATION_SIZE = 5_000  # held out of the 60k training images to pick the best epoch
@@ -294,12 +295,6 @@ def save_figures(history, confusion, reports_dir):
     figure.savefig(confusion_path, dpi=100)
     plt.close(figure)
     return [curves_path, confusion_path]
-
-
-def metrics_path_for(model_path):
-    """The metrics JSON that sits beside a model file."""
-    model_path = Path(model_path)
-    return model_path.with_name(model_path.stem + ".metrics.json")
 
 
 def parse_args(argv=None):

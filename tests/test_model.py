@@ -7,7 +7,7 @@ import pytest
 
 import mnist
 import train
-from recognizer import Recognizer, file_sha256, onnx_path_for
+from recognizer import Recognizer, file_sha256, metrics_path_for, onnx_path_for
 
 MIN_TEST_ACCURACY = 0.995  # the shipped model is trained to 99.6%; this leaves room for nothing else
 
@@ -37,7 +37,7 @@ def test_model_contract_and_size(keras_recognizer, model_path):
 
 
 def test_metrics_file_matches_the_model(model_path, keras_recognizer, mnist_test):
-    metrics = json.loads(train.metrics_path_for(model_path).read_text())
+    metrics = json.loads(metrics_path_for(model_path).read_text())
     images, labels = mnist_test
     errors = int((keras_recognizer.probabilities(images).argmax(axis=1) != labels).sum())
     assert metrics["mnist_test"]["errors"] == errors

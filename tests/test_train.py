@@ -9,6 +9,7 @@ import pytest
 
 import mnist
 import train
+from recognizer import metrics_path_for
 from conftest import ROOT
 
 
@@ -20,7 +21,7 @@ def test_quick_training_beats_chance_by_far(tmp_path, mnist_dir):
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
-    metrics = json.loads(train.metrics_path_for(output).read_text())
+    metrics = json.loads(metrics_path_for(output).read_text())
     assert metrics["quick_mode"] and metrics["training_images"] == train.QUICK_TRAIN_SIZE
     assert len(metrics["mnist_test"]["confusion_matrix"]) == 10
     for figure in metrics["figures"]:

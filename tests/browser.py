@@ -1,0 +1,306 @@
+"""Helpers for the browser tests: the app on a free port, headless Chromium, drawing on the canvas,
+and pictures of MNIST digits with a known answer (also used by test_app.py)."""
+
+import math
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+import mnist  # the project's root is on sys.path through conftest.py
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's package: Playwright's own browser downloads are not used
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    # Without these three, Chromium's background connections are refused here and slow every page down.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+START_TIMEOUT = 90  # seconds for the server's health check on a busy 2-core machine
+CANVAS = "canvas.upper-canvas"  # Fabric.js's event layer, inside the component's shadow root
+INK_CANVAS = "canvas.dc-canvas.lower-canvas"  # the layer Fabric.js renders the strokes on
+POINT_SPACING = 6  # canvas pixels between pointer events: Fabric.js smooths the path between them
+
+
+def arc(centre, radii, start_degrees, end_degrees, count=40):
+    """Points along an elliptic arc; angles clockwise from 12 o'clock, as on the canvas (y down)."""
+    angles = np.radians(np.linspace(start_degrees, end_degrees, count))
+    return [(centre[0] + radii[0] * np.sin(angle), centre[1] - radii[1] * np.cos(angle)) for angle in angles]
+
+
+# Digits as pointer paths in the coordinates of the 280x280 canvas: one list of vertices per stroke.
+SEVEN = [[(75, 62), (205, 62), (185, 100), (125, 228)]]
+ONE = [[(150, 40), (138, 240)]]
+ZERO = [arc((140, 140), (62, 92), 0, 360)]
+THREE = [arc((138, 92), (52, 48), -70, 180) + arc((138, 185), (60, 52), 0, 235)]
+
+
+def model_under_test(committed_model):
+    """The model the app tests use: the committed one, or $DIGIT_MODEL when it is set."""
+    return Path(os.environ.get("DIGIT_MODEL") or committed_model)
+
+
+def free_port():
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class AppServer:
+    """`streamlit run app.py` on a free port for the length of a `with` block."""
+
+    def __init__(self, environment=None):
+        self.environment = {**os.environ, **(environment or {})}
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tempfile.NamedTemporaryFile(prefix="streamlit-", suffix=".log", delete=False)
+        self.process = None
+        self.started = None  # time.perf_counter() when the process was started
+
+    def __enter__(self):
+        command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                   "--server.port", str(self.port), "--server.address", "127.0.0.1"]
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(command, cwd=ROOT, env=self.environment, stdout=self.log,
+                                        stderr=subprocess.STDOUT)
+        try:
+            self._wait_until_healthy()
+        except Exception:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _wait_until_healthy(self):
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                status = self.process.returncode
+                raise RuntimeError(f"the app exited with status {status}:\n{self.log_text()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:
+                    if response.read() == b"ok":
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise TimeoutError(f"the app did not answer within {START_TIMEOUT} s:\n{self.log_text()}")
+
+    def log_text(self):
+        return Path(self.log.name).read_text(errors="replace")[-4000:]
+
+    def __exit__(self, *exception):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+        Path(self.log.name).unlink(missing_ok=True)
+
+
+def launch_chromium(playwright):
+    """Headless Debian Chromium driven by Playwright."""
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+
+
+# Watches the app's WebSocket both ways. Each change on the page sends one (the canvas sends
+# its drawing 200 ms after a stroke ends) and the server answers with its app run's messages.
+WATCH_SOCKET_SCRIPT = """
+Object.assign(window, {appLastMessageAt: 0, appSent: 0, appLastSentAt: 0});
+window.WebSocket = class extends window.WebSocket {
+  constructor(...settings) {
+    super(...settings);
+    this.addEventListener("message", () => { window.appLastMessageAt = performance.now(); });
+  }
+  send(data) {
+    window.appSent += 1;
+    window.appLastSentAt = performance.now();
+    super.send(data);
+  }
+};
+"""
+SEND_DELAY_MS = 400  # the canvas sends a drawing 200 ms after the last stroke; wait longer than that
+APP_NOT_RUNNING = "document.querySelector('[data-testid=stApp]')?.dataset.testScriptState === 'notRunning'"
+QUIET_MS = 250  # no message for this long after a run's messages: the run is over
+
+
+def open_app(context, url):
+    """A new page showing the app, once the canvas is on screen."""
+    page = context.new_page()
+    page.add_init_script(WATCH_SOCKET_SCRIPT)
+    page.goto(url)
+    page.locator(CANVAS).wait_for(state="visible", timeout=60_000)
+    wait_for_canvas(page)
+    wait_until_quiet(page)
+    return page
+
+
+def wait_for_canvas(page, timeout=30):
+    """Wait until a new canvas has loaded its empty drawing; strokes made before that are wiped by the load.
+
+    Fabric.js paints the white paper when the load ends, so the first pixel turns opaque.
+    """
+    deadline = time.monotonic() + timeout
+    fresh_canvas = page.locator(f"{INK_CANVAS}:not([data-replaced])")
+    while time.monotonic() < deadline:
+        if fresh_canvas.count() == 1 and fresh_canvas.evaluate(
+            "canvas => canvas.getContext('2d').getImageData(0, 0, 1, 1).data[3] === 255"
+        ):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"the canvas was not ready within {timeout} s")
+
+
+def replacing_canvas(page, action):
+    """Do action, which replaces the canvas with a new one, and wait until the new one is ready."""
+    page.locator(INK_CANVAS).evaluate("canvas => canvas.setAttribute('data-replaced', '')")
+    after_rerun(page, action)
+    wait_for_canvas(page)
+
+
+def clear(page):
+    """Press Clear and wait for the new, empty canvas."""
+    replacing_canvas(page, lambda: page.locator(".st-key-clear button").click())
+
+
+def wait_until_quiet(page, sent_before=0, timeout=30_000):
+    """Wait until the page has sent something since sent_before, the server has answered the last of it,
+    and nothing has come for a while."""
+    page.wait_for_function(
+        f"""() => window.appSent > {sent_before}
+                  && window.appLastMessageAt > window.appLastSentAt
+                  && performance.now() - window.appLastMessageAt > {QUIET_MS}
+                  && {APP_NOT_RUNNING}""",
+        timeout=timeout,
+    )
+
+
+def after_rerun(page, action, send_delay_ms=0):
+    """Do action, then wait until the app runs it causes have finished.
+
+    send_delay_ms: how long the page may take to send the change (the canvas waits before it sends).
+    """
+    sent_before = page.evaluate("window.appSent")
+    action()
+    page.wait_for_timeout(send_delay_ms)
+    wait_until_quiet(page, sent_before)
+
+
+def stroke_points(vertices):
+    """Evenly spaced points along a polyline, so that the pointer moves like a hand does."""
+    points = [vertices[0]]
+    for (x0, y0), (x1, y1) in zip(vertices, vertices[1:]):
+        steps = max(1, math.ceil(math.hypot(x1 - x0, y1 - y0) / POINT_SPACING))
+        points += [(x0 + (x1 - x0) * step / steps, y0 + (y1 - y0) * step / steps)
+                   for step in range(1, steps + 1)]
+    return points
+
+
+def canvas_origin(page):
+    box = page.locator(CANVAS).bounding_box()
+    return box["x"], box["y"]
+
+
+def draw_with_mouse(page, strokes):
+    """Draw strokes (canvas coordinates) with mouse down, moves and up; waits for the app's rerun."""
+    left, top = canvas_origin(page)
+
+    def draw():
+        for stroke in strokes:
+            points = stroke_points(stroke)
+            page.mouse.move(left + points[0][0], top + points[0][1])
+            page.mouse.down()
+            for x, y in points[1:]:
+                page.mouse.move(left + x, top + y)
+            page.mouse.up()
+
+    after_rerun(page, draw, SEND_DELAY_MS)
+
+
+def touch(page, strokes, left, top):
+    """Finger strokes, offset by (left, top): touch events through the browser's input pipeline."""
+    devtools = page.context.new_cdp_session(page)
+    for stroke in strokes:
+        points = [{"x": left + x, "y": top + y} for x, y in stroke_points(stroke)]
+        devtools.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": points[:1]})
+        for point in points[1:]:
+            devtools.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [point]})
+        devtools.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    devtools.detach()
+
+
+def draw_with_touch(page, strokes):
+    """Draw strokes (canvas coordinates) with a finger; waits for the app's rerun."""
+    after_rerun(page, lambda: touch(page, strokes, *canvas_origin(page)), SEND_DELAY_MS)
+
+
+def ink_pixels(page):
+    """How many dark pixels the canvas shows."""
+    return page.locator(INK_CANVAS).evaluate(
+        """canvas => {
+          const {data} = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
+          let count = 0;
+          for (let index = 0; index < data.length; index += 4) {
+            if (data[index + 3] > 128 && data[index] < 128) count += 1;
+          }
+          return count;
+        }"""
+    )
+
+
+def click_and_wait(page, selector):
+    """Click the button inside the element with this CSS selector and wait for the app's rerun."""
+    after_rerun(page, lambda: page.locator(f"{selector} button").click())
+
+
+def answer_locator(page, key="drawing"):
+    """The large recognised text of a result view."""
+    return page.locator(f".st-key-answer_{key} [data-testid='stMetricValue']")
+
+
+# Pictures with a known answer: MNIST test digits drawn as black ink on white paper.
+def mnist_test_set(mnist_dir):
+    """MNIST's 10,000 test images (uint8, white on black) and their labels."""
+    images = mnist.read_idx_images(Path(mnist_dir) / mnist.FILES["test_images"])
+    labels = mnist.read_idx_labels(Path(mnist_dir) / mnist.FILES["test_labels"])
+    return images, labels
+
+
+def paper_picture(digits, scale=10):
+    """RGBA picture of 28x28 MNIST digits side by side, enlarged, as black ink on white paper."""
+    row = np.concatenate(list(digits), axis=1)
+    enlarged = cv2.resize(row, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+    grey = 255 - enlarged
+    return np.dstack([grey, grey, grey, np.full_like(grey, 255)])
+
+
+def png_bytes(rgba):
+    """PNG file bytes of an RGBA uint8 array."""
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
+    if not ok:
+        raise ValueError("OpenCV could not encode the picture as PNG")
+    return encoded.tobytes()
+
+
+def readable_digit(recognizer, images, labels, label):
+    """The first MNIST test image of label that the model reads right and sure from its paper picture."""
+    for index in np.flatnonzero(labels == label):
+        recognition = recognizer.recognize(paper_picture([images[index]]))
+        if recognition.text == str(label) and recognition.status == "ok":
+            return images[index]
+    raise LookupError(f"the model reads no MNIST test {label} right: is it trained?")

@@ -1,0 +1,250 @@
+"""The app's pages through Streamlit's AppTest: the real model and MNIST digits whose answer is known.
+
+AppTest cannot run the canvas component, so a test puts into session state what the
+canvas sends after a stroke: its strokes and the PNG of the drawing.
+"""
+
+import base64
+import itertools
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import app
+import preprocessing
+from browser import ROOT, mnist_test_set, model_under_test, paper_picture, png_bytes, readable_digit
+from recognizer import Recognition, Recognizer
+
+RUN_TIMEOUT = 30  # seconds; the first run loads the model
+ANSWER_LABELS = ("Recognised", "Best guess")
+
+
+@pytest.fixture(scope="module")
+def app_model(model_path):
+    return model_under_test(model_path)
+
+
+@pytest.fixture(autouse=True)
+def use_app_model(monkeypatch, app_model):
+    monkeypatch.setenv("DIGIT_MODEL", str(app_model))
+
+
+@pytest.fixture(scope="module")
+def reference(app_model):
+    """The same model outside the app: it picks test digits, it is not the truth."""
+    return Recognizer(app_model)
+
+
+@pytest.fixture(scope="module")
+def mnist_test(mnist_dir):
+    return mnist_test_set(mnist_dir)
+
+
+@pytest.fixture(scope="module")
+def digits(reference, mnist_test):
+    """One MNIST test image per digit that the model reads right; its label is the known answer."""
+    images, labels = mnist_test
+    return {label: readable_digit(reference, images, labels, label) for label in range(10)}
+
+
+def canvas_sends(picture):
+    """What the canvas component reports after a stroke: its strokes and a PNG data URL of the drawing."""
+    data_url = "data:image/png;base64," + base64.b64encode(png_bytes(picture)).decode("ascii")
+    return {"drawing": {"raw": {"objects": [{"type": "path"}]}, "data": data_url}}
+
+
+def run_app(state=None):
+    """The app after its first run, with session state set beforehand (as the browser would have it)."""
+    test = AppTest.from_file(str(ROOT / "app.py"), default_timeout=RUN_TIMEOUT)
+    for key, value in (state or {}).items():
+        test.session_state[key] = value
+    return test.run()
+
+
+def drawn(picture, width=280, **state):
+    """The app with picture on the canvas of this width."""
+    size = next(name for name, canvas_width in app.CANVAS_WIDTHS.items() if canvas_width == width)
+    return run_app({"canvas_size": size, app.canvas_key(width, 0): canvas_sends(picture), **state})
+
+
+def press(test, key):
+    return test.button(key=key).click().run()
+
+
+def answers(test):
+    """(label, text) of every result shown."""
+    return [(metric.label, metric.value) for metric in test.main.metric if metric.label in ANSWER_LABELS]
+
+
+def captions(test):
+    """The captions of every image shown."""
+    return [caption for image in test.main.image for caption in image.captions]
+
+
+def test_start_page_shows_the_hint_and_no_answer():
+    test = run_app()
+    assert not test.exception
+    assert test.title[0].value == app.TITLE
+    assert any("press **Predict**" in info.value for info in test.info)
+    assert answers(test) == []
+
+
+def test_predict_with_nothing_drawn_asks_for_a_drawing():
+    test = press(run_app(), "predict")
+    assert answers(test) == []
+    assert Recognition(digits=()).message in [info.value for info in test.info]
+
+
+def test_drawn_digit_is_read(digits):
+    test = press(drawn(paper_picture([digits[7]])), "predict")
+    assert not test.exception
+    assert answers(test) == [("Recognised", "7")]
+    assert "What the model saw (28×28)" in captions(test)
+
+
+def test_drawing_is_not_read_before_predict_is_pressed(digits):
+    test = drawn(paper_picture([digits[7]]))
+    assert answers(test) == []
+    assert any("press **Predict**" in info.value for info in test.info)
+
+
+def test_predict_while_drawing_needs_no_button(digits):
+    test = drawn(paper_picture([digits[5]]), live=True)
+    assert answers(test) == [("Recognised", "5")]
+    assert test.button(key="predict").disabled
+
+
+def test_changing_the_brush_keeps_the_drawing_and_result(digits):
+    test = press(drawn(paper_picture([digits[3]])), "predict")
+    test.slider(key="brush_width").set_value(30).run()
+    assert answers(test) == [("Recognised", "3")]
+    assert not any("drawing changed" in caption.value for caption in test.caption)
+
+
+def test_whole_number_is_read_left_to_right_with_boxes(digits):
+    test = press(drawn(paper_picture([digits[4], digits[2]]), width=560), "predict")
+    assert answers(test) == [("Recognised", "42")]
+    assert [tab.label for tab in test.tabs if tab.label.startswith("Digit")] == ["Digit 1: 4", "Digit 2: 2"]
+    assert "Digits found, read left to right" in captions(test)
+
+
+def test_clear_removes_the_result_and_starts_a_new_canvas(digits):
+    test = press(drawn(paper_picture([digits[7]])), "predict")
+    test = press(test, "clear")
+    assert answers(test) == []
+    assert test.session_state["canvas_generation"] == 1
+    assert any("press **Predict**" in info.value for info in test.info)
+
+
+def test_unsure_reading_shows_the_message_and_only_a_best_guess(reference, mnist_test):
+    """Two different digits drawn on top of each other: the model cannot be sure which it is."""
+    images, labels = mnist_test
+    firsts = [images[np.flatnonzero(labels == label)[0]] for label in range(10)]
+    pairs = itertools.combinations(range(10), 2)
+    overlaps = (paper_picture([np.maximum(firsts[first], firsts[second])]) for first, second in pairs)
+    unsure = (picture for picture in overlaps if reference.recognize(picture).status == "uncertain")
+    picture = next(unsure, None)
+    assert picture is not None, "the model is sure about every pair of overlapping digits"
+    expected = reference.recognize(picture)
+    test = press(drawn(picture), "predict")
+    assert answers(test) == [("Best guess", expected.text)]
+    assert [warning.value for warning in test.warning] == [expected.message]
+
+
+@pytest.mark.parametrize("extension", ["png", "jpg", "webp", "bmp"])
+def test_uploaded_picture_is_read(digits, extension):
+    picture = cv2.cvtColor(paper_picture([digits[8]]), cv2.COLOR_RGBA2BGR)
+    ok, encoded = cv2.imencode(f".{extension}", picture)
+    assert ok
+    test = run_app()
+    test.file_uploader[0].set_value((f"eight.{extension}", encoded.tobytes(), f"image/{extension}")).run()
+    assert not test.exception
+    assert answers(test) == [("Recognised", "8")]
+    assert f"eight.{extension}" in captions(test)
+
+
+def test_several_uploads_give_a_table_and_each_bad_file_an_error(digits):
+    good = {
+        "seven.png": png_bytes(paper_picture([digits[7]])),
+        "twelve.png": png_bytes(paper_picture([digits[1], digits[2]])),
+    }
+    bad = {
+        "empty.png": b"",
+        "truncated.png": good["seven.png"][:60],
+        "notes.png": b"these are not the pixels you are looking for",
+    }
+    files = {**good, **bad}
+    test = run_app()
+    test.file_uploader[0].set_value([(name, data, "image/png") for name, data in files.items()]).run()
+    assert not test.exception
+    table = test.dataframe[0].value
+    assert list(table.columns) == ["file", "text", "confidence", "status"]
+    assert table["file"].tolist() == list(good)
+    assert table["text"].tolist() == ["7", "12"]
+    assert table["status"].tolist() == ["ok", "ok"]
+    errors = [error.value for error in test.error]
+    for name, data in bad.items():
+        with pytest.raises(preprocessing.ImageError) as reason:
+            preprocessing.decode_image(data)
+        assert f"**{name}**: {reason.value}" in errors
+
+
+def test_missing_model_shows_how_to_fix_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("DIGIT_MODEL", str(tmp_path / "missing.keras"))
+    test = run_app()
+    assert not test.exception
+    assert "could not be loaded" in test.error[0].value
+    assert "missing" in test.error[0].value
+    assert "python train.py" in test.code[0].value and "git checkout" in test.code[0].value
+    assert not test.tabs
+
+
+def test_model_without_metrics_says_not_measured(monkeypatch, tmp_path, app_model):
+    for model_file in (app_model, app_model.with_suffix(".onnx")):
+        shutil.copy(model_file, tmp_path / model_file.name)
+    monkeypatch.setenv("DIGIT_MODEL", str(tmp_path / app_model.name))
+    test = run_app()
+    assert not test.exception
+    assert test.sidebar.metric[0].value == app.NOT_MEASURED
+    assert "| Parameters | not measured |" in test.sidebar.markdown[0].value
+
+
+def test_model_card_shows_the_measured_figures(app_model):
+    metrics = json.loads(app_model.with_name(app_model.stem + ".metrics.json").read_text())
+    test = run_app()
+    assert test.sidebar.metric[0].value == f"{metrics['mnist_test']['accuracy']:.2%}"
+    assert f"| Parameters | {metrics['parameters']:,} |" in test.sidebar.markdown[0].value
+
+
+def test_pixel_grid_shows_each_input_pixel_as_a_square():
+    digit = np.random.default_rng(0).random((28, 28), dtype=np.float32)
+    grid = app.pixel_grid(digit)
+    assert grid.shape == (28 * app.PIXEL_SCALE, 28 * app.PIXEL_SCALE)
+    inside = grid[1::app.PIXEL_SCALE, 1::app.PIXEL_SCALE]  # one pixel in from each square's grid line
+    np.testing.assert_array_equal(inside, (digit * 255).astype(np.uint8))
+
+
+def test_large_pictures_are_shrunk_for_display():
+    picture = np.zeros((1500, 3000, 3), np.uint8)
+    assert app.fit_for_display(picture).shape == (512, 1024, 3)
+    assert app.fit_for_display(picture[:100, :200]).shape == (100, 200, 3)
+
+
+def test_boxes_image_outlines_each_box():
+    picture = np.full((100, 200, 4), 255, np.uint8)
+    boxed = app.boxes_image(picture, [(20, 40, 50, 50), (120, 40, 60, 50)])
+    assert tuple(boxed[89, 45]) == app.BOX_COLOUR  # bottom edge of the first box
+    assert tuple(boxed[60, 179]) == app.BOX_COLOUR  # right edge of the second box
+    assert tuple(boxed[60, 100]) == (255, 255, 255)  # between the boxes
+
+
+def test_transparent_drawing_is_shown_on_white_paper():
+    ink = np.zeros((10, 10, 4), np.uint8)
+    ink[2:5, 2:5, 3] = 255  # black ink, transparent elsewhere: the canvas's default
+    paper = app.on_white(ink)
+    assert paper.shape == (10, 10, 3)
+    assert (paper[3, 3] == 0).all() and (paper[0, 0] == 255).all()
