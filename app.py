@@ -30,7 +30,7 @@ PIXEL_SCALE = 8  # the model's 28x28 input shown at 224 px, each pixel a visible
 GRID_DARKENING = 0.7  # grid lines between the enlarged pixels, faint on black and on white
 BOX_COLOUR = (79, 70, 229)  # RGB; the theme's primary colour
 LABEL_FONT = cv2.FONT_HERSHEY_SIMPLEX
-UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp"]
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
 MAX_DISPLAY_SIDE = 1024  # pictures are shown at most this large: a phone photo need not travel in full
 NOT_MEASURED = "not measured"
 # Bars on a fixed 0-100% scale, so that an unsure answer looks unsure; the answer's bar stands out.

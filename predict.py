@@ -48,7 +48,7 @@ def read_and_prepare(path):
         raise preprocessing.ImageError("permission denied") from None
     except OSError as error:
         raise preprocessing.ImageError(f"cannot be read ({error.strerror or error})") from None
-    return preprocessing.prepare(preprocessing.decode_image(data))
+    return preprocessing.prepare_file(data)
 
 
 def format_line(path, recognition):
@@ -103,6 +103,9 @@ def main(argv=None):
     except ModelError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if recognizer.backend_name != "onnx":
+        print(f"note: {recognizer.fallback_reason}; using the Keras model, which is slower. "
+              "Run `python export.py` to fix.", file=sys.stderr)
     failed = recognise_files(recognizer, expand_paths(args.images), args.json)
     return 1 if failed else 0
 

@@ -16,7 +16,7 @@ Bad input raises ImageError, and only ImageError, with a message that says what 
 import io
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -37,6 +37,7 @@ SIGNATURES = {  # first bytes of the supported formats: a file that has them but
     b"II*\x00": "TIFF",
     b"MM\x00*": "TIFF",
 }
+EXIF_ORIENTATION = 0x0112  # the EXIF tag that says how a photo is turned
 MAX_PIXELS = 40_000_000  # more than any phone photo; a bigger header is a decompression bomb
 WORK_SIDE = 1024  # longer side the ink is found at: digits stay tens of pixels tall even in photos
 DECODE_MAX_SIDE = 2 * WORK_SIDE  # JPEGs decode straight to about this size (draft mode), then shrink
@@ -163,6 +164,25 @@ def decode_image(data, max_side=DECODE_MAX_SIDE):
     half and all of it, which keeps big photos fast).
     Raises ImageError, with the reason, for anything that is not a readable image.
     """
+    return _decode(data, max_side)[0]
+
+
+def prepare_file(data):
+    """prepare() of an image file's bytes, with the boxes in the file's own pixels."""
+    array, (width, height) = _decode(data, DECODE_MAX_SIDE)
+    prepared = prepare(array)
+    scale_x, scale_y = width / array.shape[1], height / array.shape[0]
+    if (scale_x, scale_y) == (1.0, 1.0):
+        return prepared
+    boxes = tuple(
+        (math.floor(x * scale_x), math.floor(y * scale_y), math.ceil(w * scale_x), math.ceil(h * scale_y))
+        for x, y, w, h in prepared.boxes
+    )
+    return replace(prepared, boxes=boxes)
+
+
+def _decode(data, max_side):
+    """The decoded array and the (width, height) the upright image has in the file."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ImageError(f"expected the file's bytes, got {type(data).__name__}")
     data = bytes(data)
@@ -180,12 +200,15 @@ def decode_image(data, max_side=DECODE_MAX_SIDE):
                 # smallest scale that still gives at least the requested size.
                 scale = max_side / 2 / max(image.size)
                 image.draft(image.mode, (math.ceil(image.width * scale), math.ceil(image.height * scale)))
+            full_size = image.size
             image.load()
+            if image.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8):  # turned by 90 degrees
+                full_size = full_size[::-1]
             image = ImageOps.exif_transpose(image)
             array = _pillow_to_array(image)
         except Exception as error:  # Pillow raises many types here: OSError, SyntaxError, struct.error...
             raise ImageError(f"the {image.format} file is damaged or truncated ({error})") from error
-    return _shrink(array, max_side)[0]
+    return _shrink(array, max_side)[0], full_size
 
 
 def _open_image(data):

@@ -143,6 +143,32 @@ class _KerasBackend:
         return np.asarray(self.model(batch, training=False))
 
 
+def _load_current_export(model_path):
+    """(ONNX backend, None) when the export matches the .keras file, else (None, the reason)."""
+    onnx_path = onnx_path_for(model_path)
+    if not onnx_path.is_file():
+        return None, f"{onnx_path.name} is missing"
+    try:
+        backend = _OnnxBackend(onnx_path)
+    except Exception as error:  # a damaged export must not stop the app: Keras still works
+        return None, f"{onnx_path.name} is unreadable ({type(error).__name__})"
+    metadata = backend.session.get_modelmeta().custom_metadata_map
+    if metadata.get(HASH_METADATA_KEY) != file_sha256(model_path):
+        return None, f"{onnx_path.name} is older than {model_path.name}"
+    return backend, None
+
+
+def _load_keras(model_path):
+    """The Keras backend, or ModelError saying how to get a loadable model."""
+    try:
+        return _KerasBackend(model_path)
+    except Exception as error:
+        raise ModelError(
+            f"The model file {model_path} could not be loaded ({type(error).__name__}: {error}). "
+            "Restore it with `git checkout -- digit_model.keras` or retrain with `python train.py`."
+        ) from error
+
+
 class Recognizer:
     """Loads the model once; recognises single images or many in batches."""
 
@@ -156,36 +182,17 @@ class Recognizer:
             )
         self.model_path = model_path
         self.batch_size = batch_size
-        self.backend_name, self._infer = self._load_backend(model_path, backend)
-
-    @staticmethod
-    def _load_backend(model_path, backend):
-        """The fastest backend that is up to date with the .keras file."""
         if backend not in ("auto", "onnx", "keras"):
             raise ValueError(f"backend must be 'auto', 'onnx' or 'keras', not {backend!r}")
-        onnx_path = onnx_path_for(model_path)
-        if backend in ("auto", "onnx") and onnx_path.is_file():
-            try:
-                backend_object = _OnnxBackend(onnx_path)
-                metadata = backend_object.session.get_modelmeta().custom_metadata_map
-                if metadata.get(HASH_METADATA_KEY) == file_sha256(model_path):
-                    return "onnx", backend_object
-                if backend == "onnx":
-                    raise ModelError(f"{onnx_path} is stale: re-export it with `python export.py`.")
-            except ModelError:
-                raise
-            except Exception as error:  # a damaged export must not stop the app: Keras still works
-                if backend == "onnx":
-                    raise ModelError(f"{onnx_path} is unreadable ({error}): run `python export.py`.")
-        elif backend == "onnx":
-            raise ModelError(f"{onnx_path} is missing: create it with `python export.py`.")
-        try:
-            return "keras", _KerasBackend(model_path)
-        except Exception as error:
-            raise ModelError(
-                f"The model file {model_path} could not be loaded ({type(error).__name__}: {error}). "
-                "Restore it with `git checkout -- digit_model.keras` or retrain with `python train.py`."
-            ) from error
+        # Why the ONNX export is not used, or None when it is: the app and the CLI tell users.
+        self.fallback_reason = "the Keras backend was asked for" if backend == "keras" else None
+        if backend != "keras":
+            self._infer, self.fallback_reason = _load_current_export(model_path)
+            if self.fallback_reason and backend == "onnx":
+                raise ModelError(f"{self.fallback_reason}: run `python export.py`.")
+        if self.fallback_reason:
+            self._infer = _load_keras(model_path)
+        self.backend_name = "keras" if self.fallback_reason else "onnx"
 
     def probabilities(self, digits):
         """(N, 10) probabilities for a float32 (N, 28, 28, 1) batch in [0, 1]."""
@@ -209,7 +216,7 @@ class Recognizer:
 
     def recognize_many(self, images):
         """Recognitions of many images, with one model call per batch of digits."""
-        return self.recognize_prepared([preprocessing.prepare(_as_array(image)) for image in images])
+        return self.recognize_prepared([_prepare(image) for image in images])
 
     def recognize_prepared(self, prepared):
         """Recognitions of preprocessing.prepare() outputs, batched through the model."""
@@ -229,11 +236,11 @@ class Recognizer:
         return results
 
 
-def _as_array(image):
-    """Decode file bytes; pass arrays through."""
+def _prepare(image):
+    """prepare() of an array, or of file bytes with boxes in the file's pixels."""
     if isinstance(image, (bytes, bytearray, memoryview)):
-        return preprocessing.decode_image(bytes(image))
-    return image
+        return preprocessing.prepare_file(bytes(image))
+    return preprocessing.prepare(image)
 
 
 def _digit_result(probabilities, box, image):

@@ -101,3 +101,17 @@ def test_corrupt_model_says_how_to_fix(tmp_path):
 def test_wrong_batch_shape_is_refused(recognizer):
     with pytest.raises(ValueError, match=r"\(N, 28, 28, 1\)"):
         recognizer.probabilities(np.zeros((2, 28, 28), np.float32))
+
+
+def test_boxes_of_a_big_file_are_in_its_own_pixels(recognizer, test_digits):
+    """A photo larger than the decoder's working size still gets boxes in the file's pixels."""
+    page = np.full((2000, 3000), 255, np.uint8)
+    digit = cv2.resize(test_digits[4][0], (600, 600), interpolation=cv2.INTER_CUBIC)
+    page[700:1300, 1800:2400] = 255 - digit
+    ok, encoded = cv2.imencode(".png", page)
+    result = recognizer.recognize(encoded.tobytes())
+    assert result.text == "4"
+    x, y, width, height = result.digits[0].box
+    rows, columns = np.nonzero(digit > 25)
+    assert abs(x - (1800 + columns.min())) <= 8 and abs(y - (700 + rows.min())) <= 8
+    assert abs(x + width - (1800 + columns.max())) <= 8 and abs(y + height - (700 + rows.max())) <= 8
