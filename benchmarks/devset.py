@@ -23,9 +23,11 @@ import numpy as np
 
 import mnist
 from preprocessing import MNIST_SIZE
-from recognizer import DEFAULT_MODEL, Recognizer
+from recognizer import DEFAULT_MODEL, ModelError, Recognizer
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = ROOT / "benchmarks" / "results"
+SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"  # where the tests also look, beside the checkout
 SEED = 20261121  # the same dev set on every run and machine
 PER_CONDITION = 500  # digits per condition: about a minute for the whole run on 2 cores
 NUMBERS = 200  # multi-digit numbers
@@ -68,7 +70,7 @@ NOISE_SIGMA = (2.0, 8.0)  # grey levels of sensor noise
 JPEG_QUALITY = (55, 90)  # what phones and messengers save
 
 EXAMPLES_PER_CONDITION = 4
-EXAMPLE_HEIGHT = 96  # px, each tile in the examples grid
+EXAMPLE_HEIGHT = 72  # px, each tile in the examples grid: keeps the PNG small
 
 
 def _zhang_suen_tables():
@@ -157,10 +159,10 @@ def draw_with_brush(ink, skeleton, brush, scale, origin):
     return ink
 
 
-def _brush_and_height(rng, brush_range, available_height):
+def _brush_and_height(rng, brush_range, available_height, height_fraction):
     """A brush width and a drawn digit height that leave the digit's loops open."""
     brush = int(rng.integers(brush_range[0], brush_range[1] + 1))
-    low, high = HEIGHT_FRACTION[0] * available_height, HEIGHT_FRACTION[1] * available_height
+    low, high = height_fraction[0] * available_height, height_fraction[1] * available_height
     low = min(max(low, brush / MAX_BRUSH_PER_HEIGHT), high)
     return brush, rng.uniform(low, high)
 
@@ -172,18 +174,19 @@ def _scale_for(skeleton, brush, drawn_height):
     return scale, (width * scale + brush, height * scale + brush)
 
 
-def draw_digit_ink(image, rng, canvas_size=CANVAS_SIZE, brush_range=BRUSH):
+def draw_digit_ink(image, rng, canvas_size=CANVAS_SIZE, brush_range=BRUSH, height_fraction=HEIGHT_FRACTION):
     """A uint8 ink map (ink = 255) of one MNIST digit re-drawn anywhere on a canvas, fully inside."""
     canvas_height, canvas_width = canvas_size
     skeleton = digit_skeleton(image)
-    brush, drawn_height = _brush_and_height(rng, brush_range, canvas_height - 2 * EDGE_MARGIN)
+    brush, drawn_height = _brush_and_height(rng, brush_range, canvas_height - 2 * EDGE_MARGIN, height_fraction)
     scale, (drawn_width, drawn_height) = _scale_for(skeleton, brush, drawn_height)
     if drawn_width > canvas_width - 2 * EDGE_MARGIN:  # a wide digit on a narrow canvas: shrink it
         shrink = (canvas_width - 2 * EDGE_MARGIN - brush) / (drawn_width - brush)
         scale *= shrink
         drawn_width, drawn_height = (drawn_width - brush) * shrink + brush, (drawn_height - brush) * shrink + brush
-    left = rng.uniform(EDGE_MARGIN, canvas_width - EDGE_MARGIN - drawn_width)
-    top = rng.uniform(EDGE_MARGIN, canvas_height - EDGE_MARGIN - drawn_height)
+    # max(0, ...): a digit shrunk to the full width leaves no room, give or take rounding.
+    left = EDGE_MARGIN + rng.uniform(0, max(0.0, canvas_width - 2 * EDGE_MARGIN - drawn_width))
+    top = EDGE_MARGIN + rng.uniform(0, max(0.0, canvas_height - 2 * EDGE_MARGIN - drawn_height))
     skeleton_left, skeleton_top, _, _ = skeleton_box(skeleton)
     origin = np.array([left, top]) + brush / 2 - scale * np.array([skeleton_left, skeleton_top])
     ink = np.zeros(canvas_size, dtype=np.uint8)
@@ -212,7 +215,7 @@ def make_canvas_digit(image, rng, form="transparent", brush_range=BRUSH):
     return canvas_form(draw_digit_ink(image, rng, brush_range=brush_range), form)
 
 
-def make_number(images, rng, form="transparent"):
+def make_number(images, rng, form="transparent", touch_probability=TOUCH_PROBABILITY):
     """An RGBA canvas (280 high, 560 or wider) with the digits drawn side by side, left to right."""
     canvas_height, canvas_width = NUMBER_CANVAS_SIZE
     brush = int(rng.integers(NUMBER_BRUSH[0], NUMBER_BRUSH[1] + 1))
@@ -223,7 +226,7 @@ def make_number(images, rng, form="transparent"):
         drawn_height = base_height * (1 + rng.uniform(-DIGIT_SIZE_VARIATION, DIGIT_SIZE_VARIATION))
         scale, (drawn_width, drawn_height) = _scale_for(skeleton, brush, drawn_height)
         if index > 0:
-            if rng.random() < TOUCH_PROBABILITY:
+            if rng.random() < touch_probability:
                 cursor -= rng.uniform(0, 0.15) * brush
             else:
                 cursor += rng.uniform(*GAP_FRACTION) * base_height
@@ -246,7 +249,7 @@ def make_number(images, rng, form="transparent"):
 def make_photo(image, rng, inverted=False):
     """An RGB uint8 'photo' of the digit: pen on lit paper, or light ink on a dark board when inverted."""
     size = tuple(int(side) for side in rng.integers(PHOTO_SIDE[0], PHOTO_SIDE[1] + 1, size=2))
-    ink = draw_digit_ink(image, rng, canvas_size=size, brush_range=PEN).astype(np.float32) / 255
+    ink = draw_digit_ink(image, rng, size, PEN, PHOTO_HEIGHT_FRACTION).astype(np.float32) / 255
     background, foreground = (BOARD, CHALK) if inverted else (PAPER, PEN_INK)
     background, foreground = rng.uniform(*background), rng.uniform(*foreground)
     grey = background + (foreground - background) * ink
@@ -316,7 +319,7 @@ def condition_samples(name, images, labels, count, seed):
 
 
 def evaluate(recognizer, samples):
-    """Counts of right answers for our pipeline and the seeds' way on (input, text) pairs."""
+    """Shares of right, uncertain and empty answers, ours and the seeds' way, on (input, text) pairs."""
     ours_right = ours_uncertain = ours_empty = right_when_ok = ok = 0
     seeds_right = 0
     for start in range(0, len(samples), RECOGNIZE_CHUNK):
@@ -361,7 +364,8 @@ def _percent(value):
 def markdown_table(rows):
     """The per-condition results as a markdown table."""
     lines = [
-        "| condition | images | ours exact | seeds' way | ours uncertain | ours empty | ours right when sure | what it is |",
+        "| condition | images | ours exact | seeds' way | ours uncertain | ours empty | ours right when sure "
+        "| what it is |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name, row in rows.items():
@@ -403,6 +407,22 @@ def save_examples(examples, path):
     cv2.imwrite(str(path), grid, [cv2.IMWRITE_PNG_COMPRESSION, 9])
 
 
+def load_test_set(data_dir=None):
+    """MNIST's test images and labels from data_dir, $MNIST_DIR, ../shared/data/mnist or ./data/mnist."""
+    if data_dir is None and not os.environ.get("MNIST_DIR") and SHARED_MNIST.is_dir():
+        data_dir = SHARED_MNIST
+    _, test = mnist.load_mnist(data_dir)
+    return test
+
+
+def load_or_exit(data_dir, model_path):
+    """The test set and a Recognizer, or exit with the loaders' message instead of a traceback."""
+    try:
+        return load_test_set(data_dir), Recognizer(model_path)
+    except (mnist.MnistError, ModelError) as error:
+        raise SystemExit(f"error: {error}")
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
@@ -410,7 +430,8 @@ def parse_args(argv=None):
     parser.add_argument("--per-condition", type=int, default=PER_CONDITION, help="digits per single-digit condition")
     parser.add_argument("--numbers", type=int, default=NUMBERS, help="multi-digit numbers")
     parser.add_argument("--seed", type=int, default=SEED)
-    parser.add_argument("--data-dir", default=None, help="MNIST folder (default: $MNIST_DIR, then ./data/mnist)")
+    parser.add_argument("--data-dir", default=None,
+                        help="MNIST folder (default: $MNIST_DIR, then ../shared/data/mnist, then ./data/mnist)")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
@@ -422,8 +443,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     started = time.perf_counter()
-    _, (images, labels) = mnist.load_mnist(args.data_dir)
-    recognizer = Recognizer(args.model)
+    (images, labels), recognizer = load_or_exit(args.data_dir, args.model)
     examples = {}
     rows = run_conditions(recognizer, images, labels, args.per_condition, args.numbers, args.seed, examples)
     seconds = time.perf_counter() - started
