@@ -21,7 +21,6 @@ import pstats
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -30,9 +29,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up noti
 
 import cv2
 import numpy as np
-import psutil
 
 from benchmarks import devset
+from benchmarks.memory import MemorySampler
 from recognizer import DEFAULT_MODEL, onnx_path_for
 from tests import browser as helpers  # the browser tests' app driving: Chromium, drawing, reruns
 
@@ -247,37 +246,6 @@ def file_rows(model_path):
     return rows
 
 
-class PeakMemory:
-    """Samples the resident memory of a process and its children in a thread; keeps the peak."""
-
-    def __init__(self, pid):
-        self.process = psutil.Process(pid)
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-
-    def _sample(self):
-        while not self._stop.is_set():
-            try:
-                processes = [self.process, *self.process.children(recursive=True)]
-                total = 0
-                for process in processes:
-                    try:
-                        total += process.memory_info().rss
-                    except psutil.NoSuchProcess:  # a child that just ended
-                        pass
-                self.peak = max(self.peak, total)
-            except psutil.NoSuchProcess:
-                return
-            self._stop.wait(RSS_SAMPLE_SECONDS)
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join()
-        return self.peak / MEGABYTE
-
-
 def measure_app(browser, script, model_path, read_answer):
     """Cold start (health, then canvas visible), click-to-answer time and peak RSS of one app.
 
@@ -293,7 +261,7 @@ def measure_app(browser, script, model_path, read_answer):
     started = time.perf_counter()
     server = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
-    memory = PeakMemory(server.pid)
+    memory = MemorySampler(server.pid, RSS_SAMPLE_SECONDS, include_children=True)
     try:
         healthy = _wait_for_health(port, server) - started
         if context:
@@ -314,7 +282,8 @@ def measure_app(browser, script, model_path, read_answer):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-        peak = memory.stop()
+        memory.stop()
+        peak = memory.peak / MEGABYTE
     return {"health_s": healthy, "canvas_s": usable, "answer_ms": answered, "peak_rss_mb": peak, "answer": answer}
 
 

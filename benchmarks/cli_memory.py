@@ -15,14 +15,13 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import cv2
-import psutil
 
 from benchmarks import devset
+from benchmarks.memory import MemorySampler
 from recognizer import DEFAULT_MODEL
 
 ROOT = devset.ROOT
@@ -45,40 +44,13 @@ def write_pictures(images, labels, folder):
     return paths
 
 
-class MemorySampler:
-    """Samples a process's resident memory in a thread, with how many output lines were read by then."""
-
-    def __init__(self, pid, lines_read):
-        self.process = psutil.Process(pid)
-        self.lines_read = lines_read  # a one-element list the reader keeps up to date
-        self.samples = []  # (seconds since start, RSS bytes, lines read)
-        self.started = time.perf_counter()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-
-    def _sample(self):
-        while not self._stop.is_set():
-            try:
-                rss = self.process.memory_info().rss
-            except psutil.NoSuchProcess:  # it has just finished
-                return
-            self.samples.append((time.perf_counter() - self.started, rss, self.lines_read[0]))
-            self._stop.wait(SAMPLE_SECONDS)
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join()
-        return self.samples
-
-
 def run_cli(folder, model_path):
     """predict.py --json on the folder: its records, exit status, stderr, seconds to the first and last line, RSS samples."""
     command = [sys.executable, "predict.py", str(folder), "--json", "--model", str(model_path)]
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines_read = [0]
-    sampler = MemorySampler(process.pid, lines_read)
+    sampler = MemorySampler(process.pid, SAMPLE_SECONDS, progress=lambda: lines_read[0])
     records, first_line_seconds = [], None
     for line in process.stdout:
         records.append(json.loads(line))
