@@ -284,6 +284,36 @@ def seeds_way(image):
     return small[..., None].astype(np.float32)
 
 
+# Not digits: letters in the letter shapes no digit has, and smooth random scribbles. The right
+# answer is to say so ('uncertain' or 'empty'), not to name a digit.
+NON_DIGIT_LETTERS = "AEFHKMNRUVWXaefhkmnrtuvwx"
+NON_DIGIT_FONTS = (cv2.FONT_HERSHEY_PLAIN, cv2.FONT_HERSHEY_TRIPLEX, cv2.FONT_HERSHEY_SCRIPT_COMPLEX)
+
+
+def make_non_digit(rng):
+    """A transparent canvas holding a letter or a scribble, drawn with a canvas brush."""
+    ink = np.zeros(CANVAS_SIZE, np.uint8)
+    brush = int(rng.integers(*BRUSH))
+    if rng.random() < 0.5:
+        letter = NON_DIGIT_LETTERS[rng.integers(len(NON_DIGIT_LETTERS))]
+        font = NON_DIGIT_FONTS[rng.integers(len(NON_DIGIT_FONTS))]
+        scale = cv2.getFontScaleFromHeight(font, int(rng.integers(120, 200)), brush // 3)
+        (width, height), _ = cv2.getTextSize(letter, font, scale, brush // 3)
+        origin = (max(5, (CANVAS_SIZE[1] - width) // 2), min(CANVAS_SIZE[0] - 10, (CANVAS_SIZE[0] + height) // 2))
+        cv2.putText(ink, letter, origin, font, scale, 255, max(2, brush // 3), cv2.LINE_AA)
+    else:
+        # A Catmull-Rom curve through random points: a smooth loopy scribble, unlike a digit's strokes.
+        points = rng.uniform(40, 240, (int(rng.integers(6, 10)), 2))
+        steps = np.linspace(0, 1, 12)[:, None]
+        curve = [
+            0.5 * (2 * p1 + (p2 - p0) * steps + (2 * p0 - 5 * p1 + 4 * p2 - p3) * steps**2
+                   + (3 * p1 - p0 - 3 * p2 + p3) * steps**3)
+            for p0, p1, p2, p3 in zip(points, points[1:], points[2:], points[3:])
+        ]
+        cv2.polylines(ink, [np.vstack(curve).astype(np.int32)], False, 255, brush, cv2.LINE_AA)
+    return canvas_form(ink, "transparent")
+
+
 # name -> (what it is, function(images, rng) -> input); one digit per input except for numbers.
 CONDITIONS = {
     "canvas transparent": ("default canvas: black ink in alpha, brush 8-32 px",
@@ -302,6 +332,8 @@ CONDITIONS = {
                        lambda images, rng: make_photo(images[0], rng, inverted=True)),
     "numbers": ("2-6 digits side by side on a 560 px wide canvas, brush 8-24 px",
                 lambda images, rng: make_number(images, rng)),
+    "not digits": ("letters and scribbles on the canvas; right = answered 'uncertain' or 'empty'",
+                   lambda images, rng: make_non_digit(rng)),
 }
 
 
@@ -313,7 +345,7 @@ def condition_samples(name, images, labels, count, seed):
     for _ in range(count):
         length = int(rng.integers(NUMBER_DIGITS[0], NUMBER_DIGITS[1] + 1)) if name == "numbers" else 1
         indices = rng.choice(len(images), size=length, replace=False)
-        text = "".join(str(labels[index]) for index in indices)
+        text = "" if name == "not digits" else "".join(str(labels[index]) for index in indices)
         samples.append((make(images[indices], rng), text))
     return samples
 
@@ -327,13 +359,15 @@ def evaluate(recognizer, samples):
         results = recognizer.recognize_many([image for image, _ in chunk])
         seeds_digits = recognizer.probabilities(np.stack([seeds_way(image) for image, _ in chunk])).argmax(axis=1)
         for result, seeds_digit, (_, text) in zip(results, seeds_digits, chunk):
-            ours_right += result.text == text
+            # For a non-digit (text ''), the right answer is not to claim a digit.
+            ours_right += result.status != "ok" if text == "" else result.text == text
             ours_uncertain += result.status == "uncertain"
             ours_empty += result.status == "empty"
             if result.status == "ok":
                 ok += 1
                 right_when_ok += result.text == text
-            seeds_right += str(seeds_digit) == text  # one digit per image: numbers are never right
+            # One digit per image and no way to abstain: numbers and non-digits are never right.
+            seeds_right += str(seeds_digit) == text
     count = len(samples)
     return {
         "count": count,
