@@ -57,7 +57,7 @@ def test_onnx_export_is_current_and_matches_keras(model_path, recognizer, keras_
 def test_stale_export_is_not_used(tmp_path, model_path):
     """A .keras file that no longer matches its export falls back to Keras."""
     copied = tmp_path / "digit_model.keras"
-    copied.write_bytes(model_path.read_bytes() + b"")
+    copied.write_bytes(model_path.read_bytes())
     onnx_path_for(copied).write_bytes(onnx_path_for(model_path).read_bytes())
     assert Recognizer(copied).backend_name == "onnx"
     import zipfile
