@@ -1,7 +1,8 @@
 """Read the MNIST data set from its four original IDX .gz files.
 
 The directory comes from `--data-dir` (train.py), the MNIST_DIR environment
-variable, or ./data/mnist, in that order. `load_mnist(..., download=True)` fetches
+variable, ../shared/data/mnist beside the checkout (where CI keeps it) when that
+exists, or ./data/mnist, in that order. `load_mnist(..., download=True)` fetches
 missing files for users on a normal machine; tests and CI never need it.
 """
 
@@ -32,6 +33,8 @@ LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
 EXPECTED_COUNTS = {"train": 60_000, "test": 10_000}
 MIRROR = "https://storage.googleapis.com/cvdf-datasets/mnist/"
 DEFAULT_DIR = Path("data/mnist")
+# CI and this project's machines keep one shared copy beside the checkout.
+SHARED_DIR = Path(__file__).resolve().parent.parent / "shared" / "data" / "mnist"
 
 
 class MnistError(ValueError):
@@ -39,8 +42,10 @@ class MnistError(ValueError):
 
 
 def resolve_data_dir(data_dir=None):
-    """The directory to read: the argument, else $MNIST_DIR, else ./data/mnist."""
-    return Path(data_dir or os.environ.get("MNIST_DIR") or DEFAULT_DIR)
+    """The directory to read: the argument, else $MNIST_DIR, else ../shared/data/mnist if present, else ./data/mnist."""
+    if data_dir or os.environ.get("MNIST_DIR"):
+        return Path(data_dir or os.environ["MNIST_DIR"])
+    return SHARED_DIR if SHARED_DIR.is_dir() else DEFAULT_DIR
 
 
 def _read_gzip(path):

@@ -30,11 +30,14 @@ from recognizer import metrics_path_for
 SEED = 20261121  # fixed so that two full runs give the same model on the same machine
 VALIDATION_SIZE = 5_000  # held out of the 60k training images to pick the best epoch
 BATCH_SIZE = 128  # large enough for fast CPU steps, small enough for good generalisation
-EPOCHS = 22  # with the cosine schedule, enough to reach 99.6% while staying under 20 minutes
+EPOCHS = 30  # with the cosine schedule: the augmented set still improves at 22; about 14 min on 2 cores
 PEAK_LEARNING_RATE = 3e-3  # Adam with batch norm tolerates a high peak after a warm-up
 WARMUP_EPOCHS = 1  # ramp up from a tenth of the peak so early batch statistics settle
 WEIGHT_DECAY = 5e-4  # AdamW's decoupled decay; a light regulariser beside dropout
 BATCH_NORM_MOMENTUM = 0.99  # running statistics averaged over ~100 batches: steady for the test set
+# Polyak averaging: validate and ship the average of the last ~1,000 steps' weights, which
+# sits nearer the centre of the optimum than any single noisy step at a high learning rate.
+EMA_MOMENTUM = 0.999
 DROPOUT = 0.3  # before the classifier: MNIST overfits quickly without it
 PATIENCE = 6  # stop when validation accuracy has not improved for this many epochs
 # The first half runs at a high learning rate; picking one of its epochs would only be
@@ -76,6 +79,7 @@ QUICK_TRAIN_SIZE = 4_000  # quick mode: enough to beat chance by far in well und
 QUICK_VALIDATION_SIZE = 1_000
 QUICK_EPOCHS = 1
 QUICK_BATCH_NORM_MOMENTUM = 0.9  # 0.99 would not settle in a quick run's 32 steps
+QUICK_EMA_MOMENTUM = 0.0  # 32 steps are too few to average: a quick run keeps its last weights
 QUICK_OUTPUT = Path("build/quick/digit_model.keras")
 
 
@@ -266,11 +270,12 @@ def save_figures(history, confusion, reports_dir):
     epochs = np.arange(1, len(history["loss"]) + 1)
     figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(9, 3.5))
     loss_axis.plot(epochs, history["loss"], label="training (augmented)")
-    loss_axis.plot(epochs, history["val_loss"], label="validation")
-    loss_axis.set(xlabel="epoch", ylabel="loss", title="Loss")
+    loss_axis.plot(epochs, history["val_loss"], label="validation (averaged weights)")
+    # Log scale: the averaged weights start far off while batch-norm statistics follow the raw ones.
+    loss_axis.set(xlabel="epoch", ylabel="loss", title="Loss", yscale="log")
     loss_axis.legend()
     accuracy_axis.plot(epochs, history["digit_accuracy"], label="training (augmented)")
-    accuracy_axis.plot(epochs, history["val_digit_accuracy"], label="validation")
+    accuracy_axis.plot(epochs, history["val_digit_accuracy"], label="validation (averaged weights)")
     accuracy_axis.set(xlabel="epoch", ylabel="accuracy", title="Accuracy", ylim=(0.95, 1.0))
     accuracy_axis.legend()
     figure.tight_layout()
@@ -303,7 +308,7 @@ def parse_args(argv=None):
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     parser.add_argument("--data-dir", default=None,
-                        help="folder with the four MNIST IDX .gz files (default: $MNIST_DIR, else data/mnist)")
+                        help="folder with the four MNIST IDX .gz files (default: $MNIST_DIR, else ../shared/data/mnist if present, else data/mnist)")
     parser.add_argument("--download", action="store_true",
                         help="download MNIST into --data-dir when the files are missing")
     parser.add_argument("--output", type=Path, default=None,
@@ -361,8 +366,12 @@ def main(argv=None):
     )
     momentum = QUICK_BATCH_NORM_MOMENTUM if args.quick else BATCH_NORM_MOMENTUM
     model = build_model(batch_norm_momentum=momentum)
+    optimizer = keras.optimizers.AdamW(
+        learning_rate=schedule, weight_decay=WEIGHT_DECAY, use_ema=True,
+        ema_momentum=QUICK_EMA_MOMENTUM if args.quick else EMA_MOMENTUM,
+    )
     model.compile(
-        optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=WEIGHT_DECAY),
+        optimizer=optimizer,
         loss="categorical_crossentropy",
         metrics=[digit_accuracy],
     )
@@ -377,7 +386,9 @@ def main(argv=None):
         batches,
         validation_data=(to_model_input(validation_images), one_hot(validation_labels)),
         epochs=epochs,
-        callbacks=[early_stopping],
+        # The averaged weights are swapped in for validation and at each epoch's end, so
+        # early stopping scores and keeps them; this order of callbacks makes that so.
+        callbacks=[keras.callbacks.SwapEMAWeights(swap_on_epoch=True), early_stopping],
         verbose=args.verbose,
     )
     training_seconds = time.perf_counter() - started
@@ -408,7 +419,8 @@ def main(argv=None):
         "cpu_count": os.cpu_count(),
         "keras_version": keras.__version__,
         "history": history,
-        "figures": [str(path) for path in figures],
+        "figures": [path.relative_to(args.output.parent).as_posix() if path.is_relative_to(args.output.parent)
+                    else str(path) for path in figures],
     }
     metrics_path = metrics_path_for(args.output)
     metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")

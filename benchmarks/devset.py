@@ -27,7 +27,6 @@ from recognizer import DEFAULT_MODEL, ModelError, Recognizer
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "benchmarks" / "results"
-SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"  # where the tests also look, beside the checkout
 SEED = 20261121  # the same dev set on every run and machine
 PER_CONDITION = 500  # digits per condition: about a minute for the whole run on 2 cores
 NUMBERS = 200  # multi-digit numbers
@@ -443,8 +442,6 @@ def save_examples(examples, path):
 
 def load_test_set(data_dir=None):
     """MNIST's test images and labels from data_dir, $MNIST_DIR, ../shared/data/mnist or ./data/mnist."""
-    if data_dir is None and not os.environ.get("MNIST_DIR") and SHARED_MNIST.is_dir():
-        data_dir = SHARED_MNIST
     _, test = mnist.load_mnist(data_dir)
     return test
 

@@ -10,14 +10,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-# CI and developers keep MNIST in ../shared/data/mnist beside the checkout.
-DEFAULT_MNIST_DIR = ROOT.parent / "shared" / "data" / "mnist"
 
 
 @pytest.fixture(scope="session")
 def mnist_dir():
-    """The MNIST folder from $MNIST_DIR (or ../shared/data/mnist); fails loudly when absent."""
-    folder = Path(os.environ.get("MNIST_DIR") or DEFAULT_MNIST_DIR)
+    """The MNIST folder the loader would read by default; fails loudly when absent."""
+    import mnist
+
+    folder = mnist.resolve_data_dir()
     if not (folder / "t10k-images-idx3-ubyte.gz").is_file():
         pytest.fail(f"MNIST is not in {folder}: set MNIST_DIR to the folder with the IDX .gz files")
     return folder

@@ -50,6 +50,18 @@ def test_folder_from_environment(tiny_mnist, monkeypatch):
     assert labels.tolist() == [0, 1, 2, 3, 9]
 
 
+def test_folder_order_argument_environment_shared_local(tmp_path, monkeypatch):
+    shared = tmp_path / "shared"
+    monkeypatch.setattr(mnist, "SHARED_DIR", shared)
+    monkeypatch.delenv("MNIST_DIR", raising=False)
+    assert mnist.resolve_data_dir() == mnist.DEFAULT_DIR  # no shared copy beside the checkout
+    shared.mkdir()
+    assert mnist.resolve_data_dir() == shared
+    monkeypatch.setenv("MNIST_DIR", str(tmp_path / "from_env"))
+    assert mnist.resolve_data_dir() == tmp_path / "from_env"
+    assert mnist.resolve_data_dir(tmp_path / "given") == tmp_path / "given"
+
+
 def test_missing_files_name_the_fix(tmp_path):
     write_images(tmp_path / mnist.FILES["train_images"], np.zeros((1, 28, 28), np.uint8))
     with pytest.raises(mnist.MnistError, match="missing train-labels-idx1-ubyte.gz, t10k-images.*MNIST_DIR"):
