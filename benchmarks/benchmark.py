@@ -30,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up noti
 import cv2
 import numpy as np
 
-from benchmarks import devset
+from benchmarks import devset, save_results
 from benchmarks.memory import MemorySampler
 from recognizer import DEFAULT_MODEL, onnx_path_for
 from tests import browser as helpers  # the browser tests' app driving: Chromium, drawing, reruns
@@ -453,8 +453,7 @@ def main(argv=None):
     print(settings)
     if args.profile:
         print(profile_recognize(recognizer, canvases))
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    (args.results_dir / "benchmark.md").write_text(
+    markdown = (
         "# Benchmark\n\n"
         "*Ours*: `Recognizer` (ONNX Runtime, each digit cropped and centred like MNIST). *Seeds' way*: Keras "
         "`model.predict` on the whole canvas resized to 28x28, one call per image, and a Streamlit app that "
@@ -465,7 +464,7 @@ def main(argv=None):
     summary = {"model": str(model_path), "backend": recognizer.backend_name, "cpu_count": os.cpu_count(),
                "load_average": [round(load_at_start, 2), round(load_at_end, 2)], "seconds": round(seconds, 1),
                "rows": rows}
-    (args.results_dir / "benchmark.json").write_text(json.dumps(summary, indent=2) + "\n")
+    save_results(args.results_dir, "benchmark", markdown, summary)
     print(f"wrote {args.results_dir / 'benchmark.md'} and benchmark.json")
 
 

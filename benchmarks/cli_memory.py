@@ -20,7 +20,7 @@ from pathlib import Path
 
 import cv2
 
-from benchmarks import devset
+from benchmarks import devset, save_results
 from benchmarks.memory import MemorySampler
 from recognizer import DEFAULT_MODEL
 
@@ -160,11 +160,8 @@ def main(argv=None):
                 "`python -m benchmarks.cli_memory`.")
     print(table)
     print(settings)
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    (args.results_dir / "cli_memory.md").write_text(
-        f"# Command line on {summary['files']:,} files\n\n{table}\n\n{settings}\n"
-    )
-    (args.results_dir / "cli_memory.json").write_text(json.dumps(summary, indent=2) + "\n")
+    save_results(args.results_dir, "cli_memory",
+                 f"# Command line on {summary['files']:,} files\n\n{table}\n\n{settings}\n", summary)
     print(f"wrote {args.results_dir / 'cli_memory.md'} and cli_memory.json")
 
 

@@ -13,7 +13,6 @@ Writes benchmarks/results/devset.md, devset.json and devset_examples.png.
 """
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ import cv2
 import numpy as np
 
 import mnist
+from benchmarks import save_results
 from preprocessing import MNIST_SIZE
 from recognizer import DEFAULT_MODEL, ModelError, Recognizer
 
@@ -486,8 +486,7 @@ def main(argv=None):
         f"built and scored in {seconds:.0f} s on {os.cpu_count()} CPU cores."
     )
     print(settings)
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    (args.results_dir / "devset.md").write_text(
+    markdown = (
         "# Dev-set accuracy\n\n"
         "Drawings made at run time from the MNIST test set by `python -m benchmarks.devset`. "
         "*Ours*: exact text from `Recognizer().recognize_many`. *Seeds' way*: the whole image in grey, "
@@ -501,7 +500,7 @@ def main(argv=None):
         "per_condition": args.per_condition, "numbers": args.numbers, "seconds": round(seconds, 1),
         "conditions": rows,
     }
-    (args.results_dir / "devset.json").write_text(json.dumps(summary, indent=2) + "\n")
+    save_results(args.results_dir, "devset", markdown, summary)
     save_examples(examples, args.results_dir / "devset_examples.png")
     print(f"wrote {args.results_dir / 'devset.md'}, devset.json and devset_examples.png")
 

@@ -15,7 +15,6 @@ load.json; tests/test_load.py runs it and asserts on the outcome.
 import argparse
 import asyncio
 import itertools
-import json
 import os
 import sys
 import time
@@ -27,6 +26,7 @@ import psutil
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 from playwright.async_api import async_playwright
 
+from benchmarks import save_results
 from tests import browser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -346,9 +346,7 @@ def markdown(summary):
 
 def write_results(summary, results_dir=RESULTS_DIR):
     """benchmarks/results/load.md and load.json."""
-    results_dir.mkdir(parents=True, exist_ok=True)
-    (results_dir / "load.md").write_text(markdown(summary))
-    (results_dir / "load.json").write_text(json.dumps(summary, indent=2) + "\n")
+    save_results(results_dir, "load", markdown(summary), summary)
 
 
 def main(argv=None):
