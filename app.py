@@ -324,12 +324,14 @@ def result_ui(recognition, image, key, drawing_png=None):
         for tab, digit in zip(tabs, digits):
             with tab:
                 digit_ui(digit)
+    # Files are made when clicked: a file stored with the page can be dropped by the next rerun
+    # while the browser is still checking it, which shows up as an error in its console.
     with st.container(horizontal=True):
-        st.download_button("Result (JSON)", json.dumps(recognition.to_dict(), indent=2),
+        st.download_button("Result (JSON)", lambda: json.dumps(recognition.to_dict(), indent=2),
                            file_name="result.json", mime="application/json", icon=":material/data_object:",
                            on_click="ignore", key=f"{key}_json")
         if drawing_png is not None:
-            st.download_button("Drawing (PNG)", drawing_png, file_name="drawing.png", mime="image/png",
+            st.download_button("Drawing (PNG)", lambda: drawing_png, file_name="drawing.png", mime="image/png",
                                icon=":material/image:", on_click="ignore", key=f"{key}_png")
 
 
@@ -363,7 +365,7 @@ def upload_ui(recognizer):
         confidence_bar = st.column_config.ProgressColumn("confidence", format="percent", min_value=0.0,
                                                          max_value=1.0)
         st.dataframe(frame, hide_index=True, width="stretch", column_config={"confidence": confidence_bar})
-        st.download_button("Results (CSV)", frame.to_csv(index=False), file_name="digit_results.csv",
+        st.download_button("Results (CSV)", lambda: frame.to_csv(index=False), file_name="digit_results.csv",
                            mime="text/csv", icon=":material/table:", on_click="ignore", key="upload_csv")
         for index, (name, image, recognition) in enumerate(readings):
             with st.expander(f"{name}: {recognition.text or 'nothing read'}"):

@@ -7,6 +7,7 @@ build/browser_timings.json; they are measurements, not assertions.
 import json
 import statistics
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -153,6 +154,21 @@ def test_clear_empties_the_canvas_and_the_result(page):
     assert ink_pixels(page) == 0
     assert answer_locator(page).count() == 0
     assert page.get_by_text("press Predict").is_visible()
+
+
+def test_downloads_hold_the_answer_and_the_drawing(page, app_model):
+    draw_with_mouse(page, SEVEN)
+    assert predict(page) == "7"
+    with page.expect_download() as json_download:
+        page.get_by_role("button", name="Result (JSON)").click()
+    assert json_download.value.suggested_filename == "result.json"
+    assert json.loads(Path(json_download.value.path()).read_text())["text"] == "7"
+    with page.expect_download() as png_download:
+        page.get_by_role("button", name="Drawing (PNG)").click()
+    assert png_download.value.suggested_filename == "drawing.png"
+    # The independent check: the saved drawing, read again from the file, is the same 7.
+    assert Recognizer(app_model).recognize(Path(png_download.value.path()).read_bytes()).text == "7"
+    assert page.locator('[data-testid="stException"]').count() == 0
 
 
 def test_uploaded_png_is_read(page, tmp_path, mnist_dir, app_model):
