@@ -267,18 +267,20 @@ def draw_ui(recognizer, brush_width, live):
             st.button("Clear", icon=":material/delete:", key="clear", on_click=new_drawing)
         st.caption("Undo, redo and reset are on the canvas toolbar, shown when the pointer is over it.")
     strokes = (canvas.json_data or {}).get("objects") or []
-    image = canvas.image_data
-    if st.session_state.pop("prediction_requested", False) or (live and strokes):
+    stored = st.session_state.get("drawing_result")
+    already_read = stored is not None and stored["strokes"] == strokes and stored["image"] is not None
+    if st.session_state.pop("prediction_requested", False) or (live and strokes and not already_read):
+        image = canvas.image_data  # decoded from the component's PNG each time it is read: only when needed
         nothing_drawn = image is None or not strokes
         recognition = Recognition(digits=()) if nothing_drawn else recognizer.recognize(image)
         st.session_state.drawing_result = {"strokes": strokes, "recognition": recognition, "image": image}
-    elif live:
+    elif live and not strokes:
         st.session_state.pop("drawing_result", None)
     with result_area:
-        drawing_result_ui(st.session_state.get("drawing_result"), strokes, canvas.image_bytes, live)
+        drawing_result_ui(st.session_state.get("drawing_result"), strokes, lambda: canvas.image_bytes, live)
 
 
-def drawing_result_ui(stored, strokes, png_bytes, live):
+def drawing_result_ui(stored, strokes, drawing_png, live):
     """The result for the drawing, a hint before the first prediction."""
     if stored is None:
         how = ": the answer appears as you draw." if live else ", then press **Predict**."
@@ -287,12 +289,14 @@ def drawing_result_ui(stored, strokes, png_bytes, live):
     if stored["strokes"] != strokes:
         st.caption(":material/history: The drawing changed since this answer: "
                    "press **Predict** to read it again.")
-    drawing_png = png_bytes if strokes else None
-    result_ui(stored["recognition"], stored["image"], key="drawing", drawing_png=drawing_png)
+    result_ui(stored["recognition"], stored["image"], key="drawing", drawing_png=drawing_png if strokes else None)
 
 
 def result_ui(recognition, image, key, drawing_png=None):
-    """The answer in large type, the boxes, what the model saw and its probabilities."""
+    """The answer in large type, the boxes, what the model saw and its probabilities.
+
+    drawing_png, when given, makes the drawing's PNG bytes for its download button.
+    """
     if recognition.status == "empty":
         st.info(recognition.message, icon=":material/gesture:")
         return
@@ -331,7 +335,7 @@ def result_ui(recognition, image, key, drawing_png=None):
                            file_name="result.json", mime="application/json", icon=":material/data_object:",
                            on_click="ignore", key=f"{key}_json")
         if drawing_png is not None:
-            st.download_button("Drawing (PNG)", lambda: drawing_png, file_name="drawing.png", mime="image/png",
+            st.download_button("Drawing (PNG)", drawing_png, file_name="drawing.png", mime="image/png",
                                icon=":material/image:", on_click="ignore", key=f"{key}_png")
 
 
