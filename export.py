@@ -9,42 +9,29 @@ checked against the Keras model on random and MNIST-like inputs before it is kep
 """
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from recognizer import DEFAULT_MODEL, HASH_METADATA_KEY, file_sha256, onnx_path_for
+from recognizer import DEFAULT_MODEL, HASH_METADATA_KEY, KerasBackend, OnnxBackend, file_sha256, onnx_path_for
 
 TOLERANCE = 1e-5  # largest allowed difference between Keras and ONNX probabilities
 CHECK_IMAGES = 256  # random images compared before the export is accepted
 
 
-def keras_and_onnx_difference(model, onnx_path, images):
-    """The largest absolute difference between the two models' probabilities on images."""
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    onnx_probabilities = session.run(None, {session.get_inputs()[0].name: images})[0]
-    keras_probabilities = np.asarray(model(images, training=False))
-    return float(np.abs(onnx_probabilities - keras_probabilities).max())
-
-
 def export(model_path, onnx_path=None):
     """Write the ONNX export of model_path, stamped with its hash; returns its path."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import onnx
-
     model_path = Path(model_path)
     onnx_path = Path(onnx_path) if onnx_path else onnx_path_for(model_path)
-    model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
-    model(np.zeros((1, 28, 28, 1), np.float32))  # Keras exports only models that have been called
+    import onnx
+
+    keras_model = KerasBackend(model_path)
+    keras_model(np.zeros((1, 28, 28, 1), np.float32))  # Keras exports only models that have been called
     with tempfile.TemporaryDirectory() as folder:
         raw_path = Path(folder) / "model.onnx"
-        model.export(str(raw_path), format="onnx", verbose=False)
+        keras_model.model.export(str(raw_path), format="onnx", verbose=False)
         exported = onnx.load(str(raw_path))
         entry = exported.metadata_props.add()
         entry.key, entry.value = HASH_METADATA_KEY, file_sha256(model_path)
@@ -52,7 +39,7 @@ def export(model_path, onnx_path=None):
         onnx.save(exported, str(checked_path))
         images = np.random.default_rng(0).random((CHECK_IMAGES, 28, 28, 1), dtype=np.float32)
         images[: CHECK_IMAGES // 2] = (images[: CHECK_IMAGES // 2] > 0.8).astype(np.float32)
-        difference = keras_and_onnx_difference(model, checked_path, images)
+        difference = float(np.abs(OnnxBackend(checked_path)(images) - keras_model(images)).max())
         if difference > TOLERANCE:
             raise SystemExit(f"error: the ONNX export differs from Keras by {difference:.2e} > {TOLERANCE}")
         onnx_path.write_bytes(checked_path.read_bytes())

@@ -406,9 +406,7 @@ def _plain_ink(ink):
 def _photo_ink(grey):
     """Ink and mask of a photo or scan: lighting divided out, polarity found, noise rejected."""
     height, width = grey.shape
-    scale = min(1.0, LIGHTING_SIDE / max(height, width))
-    small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    small = cv2.resize(grey, small_size, interpolation=cv2.INTER_AREA)
+    small, _ = _shrink(grey, LIGHTING_SIDE)
     paper, dark_ink = _paper_brightness(small)
     paper = cv2.resize(paper, (width, height), interpolation=cv2.INTER_LINEAR).astype(np.float32)
     # A light blur averages out sensor noise but keeps one-pixel pen lines.

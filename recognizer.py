@@ -113,7 +113,7 @@ def onnx_path_for(model_path):
     return Path(model_path).with_suffix(".onnx")
 
 
-class _OnnxBackend:
+class OnnxBackend:
     """ONNX Runtime: microseconds per digit, no TensorFlow in the process."""
 
     def __init__(self, onnx_path):
@@ -130,7 +130,7 @@ class _OnnxBackend:
         return self.session.run(None, {self.input_name: batch})[0]
 
 
-class _KerasBackend:
+class KerasBackend:
     """The .keras model called directly: no predict() overhead, but TensorFlow's import cost."""
 
     def __init__(self, model_path):
@@ -149,7 +149,7 @@ def _load_current_export(model_path):
     if not onnx_path.is_file():
         return None, f"{onnx_path.name} is missing"
     try:
-        backend = _OnnxBackend(onnx_path)
+        backend = OnnxBackend(onnx_path)
     except Exception as error:  # a damaged export must not stop the app: Keras still works
         return None, f"{onnx_path.name} is unreadable ({type(error).__name__})"
     metadata = backend.session.get_modelmeta().custom_metadata_map
@@ -161,7 +161,7 @@ def _load_current_export(model_path):
 def _load_keras(model_path):
     """The Keras backend, or ModelError saying how to get a loadable model."""
     try:
-        return _KerasBackend(model_path)
+        return KerasBackend(model_path)
     except Exception as error:
         raise ModelError(
             f"The model file {model_path} could not be loaded ({type(error).__name__}: {error}). "

@@ -37,7 +37,7 @@ from tests import browser as helpers  # the browser tests' app driving: Chromium
 
 ROOT = devset.ROOT
 RESULTS_DIR = devset.RESULTS_DIR
-SEED = 20261121
+SEED = devset.SEED
 LATENCY_RUNS = 300  # single-canvas timings: enough for a stable 95th percentile
 SEEDS_LATENCY_RUNS = 100  # model.predict takes tens of ms a call: fewer runs give the same median
 WARMUP_RUNS = 10  # first calls allocate buffers and compile graphs
@@ -133,12 +133,6 @@ def median_seconds(function, repeats=REPEATS):
     return float(np.median(seconds))
 
 
-def png_bytes(rgba):
-    """A PNG file of an RGBA array, as the canvas's download gives."""
-    _, encoded = cv2.imencode(".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
-    return encoded.tobytes()
-
-
 def decode_png(data):
     """The RGBA array of a PNG file, decoded the plain OpenCV way."""
     return cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGRA2RGBA)
@@ -158,7 +152,7 @@ def seeds_predict(model, image):
 
 def latency_rows(recognizer, keras_model, canvases):
     """Single-canvas latency, end to end from a PNG and from the decoded RGBA array."""
-    files = [png_bytes(canvas) for canvas in canvases]
+    files = [helpers.png_bytes(canvas) for canvas in canvases]
     ours_png = percentiles(time_each(recognizer.recognize, files, LATENCY_RUNS))
     ours_array = percentiles(time_each(recognizer.recognize, canvases, LATENCY_RUNS))
     seeds_png = percentiles(time_each(lambda data: seeds_predict(keras_model, decode_png(data)), files,

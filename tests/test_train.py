@@ -25,7 +25,7 @@ def test_quick_training_beats_chance_by_far(tmp_path, mnist_dir):
     assert metrics["quick_mode"] and metrics["training_images"] == train.QUICK_TRAIN_SIZE
     assert len(metrics["mnist_test"]["confusion_matrix"]) == 10
     for figure in metrics["figures"]:
-        assert (tmp_path / "reports" / figure.split("/")[-1]).stat().st_size > 1000
+        assert (tmp_path / figure).stat().st_size > 1000  # recorded relative to the model's folder
 
     # An independent check: load the written file and score it ourselves.
     import keras
