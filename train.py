@@ -1,13 +1,20 @@
-"""Train the digit CNN on MNIST, augmented to look like people's real drawings.
+"""Train the digit CNN on MNIST, UNIPEN pen strokes and CVL's European digits.
 
-    python train.py --data-dir ../shared/data/mnist          # full run, writes digit_model.keras
-    python train.py --quick --output /tmp/quick.keras         # a few thousand images, one epoch
-    MNIST_DIR=../shared/data/mnist python train.py --epochs 5
+    python train.py                                           # full run, writes digit_model.keras
+    python train.py --data-dir ../shared/data                 # the folder holding mnist/, unipen/, cvl/
+    python train.py --quick --output /tmp/quick.keras         # a few thousand images, one short epoch
+    DIGIT_DATA_DIR=../shared/data python train.py --epochs 5
 
-Writes the model, a metrics JSON beside it (MNIST test accuracy, per-class
-precision and recall, confusion matrix, training history, timings) and PNG
-figures in the reports folder. The test set is only ever used for that final
-report; the best epoch is chosen on a validation split of the training set.
+Every source is turned into exactly what the app gives the model: UNIPEN's pen
+trajectories are drawn as the canvas draws them (round brush, random size, place
+and canvas form) and read by the app's own preprocessing; CVL's scans and MNIST
+pass through the same normalisation. Validation holds out whole writers of
+UNIPEN and CVL (and a random part of MNIST's training set, which has no writer
+ids); the best epoch is chosen on the mean of the three validation accuracies.
+Writes the model, a metrics JSON beside it (MNIST test accuracy, per-source
+validation accuracy, per-class precision and recall, confusion matrix, training
+history, timings) and PNG figures in the reports folder. MNIST's test set is
+only ever used for that final report.
 """
 
 import argparse
@@ -18,19 +25,38 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the progress display
 
+import multiprocessing
+
 import cv2
 import keras
 import numpy as np
 from keras import layers
 
-import mnist
-from preprocessing import MNIST_SIZE, fit_to_mnist
+import datasets
+import strokes as pen
+from preprocessing import MNIST_SIZE, fit_to_mnist, mnist_digit, prepare
 from recognizer import metrics_path_for
 
 SEED = 20261121  # fixed so that two full runs give the same model on the same machine
-VALIDATION_SIZE = 5_000  # held out of the 60k training images to pick the best epoch
+VALIDATION_SIZE = 5_000  # MNIST has no writer ids: a random part of its 60k training images validates
 BATCH_SIZE = 128  # large enough for fast CPU steps, small enough for good generalisation
-EPOCHS = 30  # with the cosine schedule: the augmented set still improves at 22; about 12 min on 2 cores
+EPOCHS = 36  # with the cosine schedule; about 30 min on 2 cores with the three sources
+STEPS_PER_EPOCH = 600  # an epoch is a fixed number of mixed batches (about 77k digits), not one pass over MNIST
+
+# Mixture: the share of each batch's digits drawn from each source.
+SOURCE_WEIGHTS = {
+    "mnist": 0.5,  # half, so that MNIST's own test accuracy does not fall
+    "unipen": 0.3,  # pen trajectories drawn as the canvas draws them: closest to what users draw
+    "cvl": 0.2,  # European styles (hooked 1s, crossed 7s, open 4s) MNIST's writers never used
+}
+PEN_VARIANTS = 5  # drawings rendered per UNIPEN training sample (each size, brush, form and slant anew)
+CVL_VARIANTS = 3  # normalised variants per CVL training image (each slant and aspect anew)
+PEN_MAX_ROTATION_DEGREES = 12  # the pen data is real handwriting: milder than MNIST's augmentation
+PEN_MAX_SHEAR = 0.3
+PEN_ASPECT_RANGE = (0.75, 1.3)
+PEN_BRUSH = (4, 36)  # px on the 280 px canvas: thin pens to fingers (the app's slider runs 6-40)
+CVL_UPSCALE = 4  # CVL's 28x28 scans are read at 112x112, like an uploaded scan, before normalising
+RENDER_WORKERS = 2  # processes drawing the pen data before training: this machine's cores
 PEAK_LEARNING_RATE = 3e-3  # Adam with batch norm tolerates a high peak after a warm-up
 WARMUP_EPOCHS = 1  # ramp up from a tenth of the peak so early batch statistics settle
 WEIGHT_DECAY = 5e-4  # AdamW's decoupled decay; a light regulariser beside dropout
@@ -77,7 +103,9 @@ LETTER_FONTS = (
 
 QUICK_TRAIN_SIZE = 4_000  # quick mode: enough to beat chance by far in well under a minute
 QUICK_VALIDATION_SIZE = 1_000
+QUICK_SOURCE_SIZE = 400  # UNIPEN and CVL samples in quick mode, for training and validation each
 QUICK_EPOCHS = 1
+QUICK_STEPS_PER_EPOCH = 40
 QUICK_BATCH_NORM_MOMENTUM = 0.9  # 0.99 would not settle in a quick run's 32 steps
 QUICK_EMA_MOMENTUM = 0.0  # 32 steps are too few to average: a quick run keeps its last weights
 QUICK_OUTPUT = Path("build/quick/digit_model.keras")
@@ -123,15 +151,8 @@ def augment(image, rng):
         return image.astype(np.float32) / 255.0
     # Work at twice the resolution so that one pixel of thickening is half an MNIST pixel.
     big = cv2.resize(image, (56, 56), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255.0
-    angle = np.deg2rad(rng.uniform(-MAX_ROTATION_DEGREES, MAX_ROTATION_DEGREES))
-    shear = rng.uniform(-MAX_SHEAR, MAX_SHEAR)
-    aspect = np.exp(rng.uniform(*np.log(ASPECT_RANGE)))
-    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    linear = rotation @ np.array([[1.0, shear], [0.0, 1.0]]) @ np.diag([aspect, 1.0])
-    side = 96  # room for the transformed digit without clipping
-    offset = np.array([side / 2, side / 2]) - linear @ np.array([28.0, 28.0])
-    matrix = np.hstack([linear, offset[:, None]]).astype(np.float32)
-    big = cv2.warpAffine(big, matrix, (side, side), flags=cv2.INTER_LINEAR)
+    linear = pen.random_linear_map(rng, MAX_ROTATION_DEGREES, MAX_SHEAR, ASPECT_RANGE)
+    big = _warp_centred(big, linear, side=96)  # room for the transformed digit without clipping
     operation, size = _thickness_operation(rng)
     if operation != "none":
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
@@ -139,6 +160,20 @@ def augment(image, rng):
         if changed.max() > 0.5:  # eroding a faint thin digit can wipe it out
             big = changed
     digit = np.clip(CONTRAST_GAIN * fit_to_mnist(big) - CONTRAST_OFFSET, 0.0, 1.0)
+    return jitter(digit, rng)
+
+
+def _warp_centred(image, linear, side):
+    """The image under a 2x2 linear map about its centre, on a side x side canvas."""
+    height, width = image.shape
+    offset = np.array([side / 2, side / 2]) - linear @ np.array([width / 2, height / 2])
+    matrix = np.hstack([linear, offset[:, None]]).astype(np.float32)
+    return cv2.warpAffine(image, matrix, (side, side), flags=cv2.INTER_LINEAR)
+
+
+def jitter(digit, rng):
+    """A float32 28x28 digit slightly rescaled and shifted: segmentation and centring are never perfect."""
+    digit = np.asarray(digit, dtype=np.float32)
     scale = rng.uniform(*JITTER_SCALE)
     shift_x, shift_y = rng.uniform(-JITTER_SHIFT, JITTER_SHIFT, size=2)
     centre = MNIST_SIZE / 2
@@ -184,35 +219,146 @@ def render_non_digit(rng, digit_images):
     return (fit_to_mnist(canvas.astype(np.float32) / 255.0) * 255).astype(np.uint8)
 
 
-class AugmentedBatches(keras.utils.PyDataset):
-    """Batches of freshly augmented training images; the same seed gives the same batches."""
+def draw_pen_digit(sample_strokes, rng, vary=True, form=None):
+    """A float32 28x28 digit of a pen sample drawn on the canvas and read by the app's pipeline.
 
-    def __init__(self, images, labels, batch_size, seed, non_digits=None, **kwargs):
+    vary: slant, turn and stretch the strokes first (training); form: the canvas
+    form, random when None. Returns None for the rare drawing that is only a dot.
+    """
+    if vary:
+        linear = pen.random_linear_map(rng, PEN_MAX_ROTATION_DEGREES, PEN_MAX_SHEAR, PEN_ASPECT_RANGE)
+        sample_strokes = pen.transform_strokes(sample_strokes, linear)
+    placed, brush = pen.place_strokes(sample_strokes, rng, brush_range=PEN_BRUSH)
+    ink = pen.draw_strokes(placed, pen.CANVAS_SIZE, brush)
+    form = form or pen.FORMS[rng.integers(len(pen.FORMS))]
+    prepared = prepare(pen.canvas_form(ink, form))
+    if len(prepared.digits) == 1:
+        return prepared.digits[0, ..., 0]
+    try:  # the pipeline split the digit or dropped a part: the model still learns the whole digit
+        return mnist_digit(ink)
+    except ValueError:
+        return None
+
+
+def normalise_scan(image, rng=None):
+    """A float32 28x28 digit of a 28x28 scan (bright ink on black) read as an upload would be.
+
+    With rng the scan is first slanted, turned and stretched at random (training).
+    Returns None when nothing but a dot is left.
+    """
+    side = MNIST_SIZE * CVL_UPSCALE
+    big = cv2.resize(image, (side, side), interpolation=cv2.INTER_CUBIC)
+    if rng is not None:
+        linear = pen.random_linear_map(rng, MAX_ROTATION_DEGREES, MAX_SHEAR, ASPECT_RANGE)
+        big = _warp_centred(big, linear, side=int(side * 1.5))
+    try:
+        return mnist_digit(big)
+    except ValueError:
+        return None
+
+
+def _render_chunk(task):
+    """Worker: (kind, items, seed, first index, vary) -> uint8 digits and which items gave one."""
+    kind, items, seed, first, vary = task
+    digits, kept = [], []
+    for offset, item in enumerate(items):
+        rng = np.random.default_rng((seed, first + offset))
+        if kind == "pen":
+            digit = draw_pen_digit(item, rng, vary=vary, form=None if vary else pen.FORMS[(first + offset) % 3])
+        else:
+            digit = normalise_scan(item, rng if vary else None)
+        if digit is not None:
+            digits.append(np.round(digit * 255).astype(np.uint8))
+            kept.append(offset)
+    return np.array(digits, np.uint8).reshape(-1, MNIST_SIZE, MNIST_SIZE), np.array(kept, np.int64)
+
+
+def render_pool(kind, items, labels, seed, vary, workers=RENDER_WORKERS, chunk=500):
+    """uint8 (N, 28, 28) digits and labels for items ('pen': stroke lists, 'scan': 28x28 images).
+
+    Runs in worker processes; the same seed gives the same pool.
+    """
+    tasks = [(kind, items[start : start + chunk], seed, start, vary) for start in range(0, len(items), chunk)]
+    if workers > 1 and len(tasks) > 1:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            results = pool.map(_render_chunk, tasks)
+    else:
+        results = [_render_chunk(task) for task in tasks]
+    images = np.concatenate([digits for digits, _ in results])
+    kept = np.concatenate([start + kept for (_, kept), (_, _, _, start, _) in zip(results, tasks)])
+    return images, np.asarray(labels)[kept]
+
+
+class AugmentedBatches(keras.utils.PyDataset):
+    """Mixed batches from several sources, freshly augmented; the same seed gives the same batches.
+
+    sources: {name: (uint8 images, labels, weight, augment function(image, rng))}.
+    """
+
+    def __init__(self, sources, batch_size, steps, seed, non_digits=None, **kwargs):
         super().__init__(**kwargs)
-        self.images, self.labels = images, labels
-        self.batch_size, self.seed = batch_size, seed
+        self.sources, self.batch_size, self.steps, self.seed = sources, batch_size, steps, seed
         self.non_digits = non_digits if non_digits is not None else np.zeros((0, 28, 28), np.uint8)
+        weights = np.array([weight for _, _, weight, _ in sources.values()], dtype=np.float64)
+        counts = np.floor(batch_size * weights / weights.sum()).astype(int)
+        counts[np.argmax(weights)] += batch_size - counts.sum()  # rounding goes to the largest source
+        self.counts = dict(zip(sources, counts))
         self.epoch = 0
-        self.order = np.random.default_rng((seed, 0)).permutation(len(images))
 
     def __len__(self):
-        return int(np.ceil(len(self.images) / self.batch_size))
+        return self.steps
 
     def __getitem__(self, index):
         rng = np.random.default_rng((self.seed, self.epoch, index))
-        chosen = self.order[index * self.batch_size : (index + 1) * self.batch_size]
-        images = [augment(self.images[i], rng) for i in chosen]
-        targets = one_hot(self.labels[chosen])
+        images, targets = [], []
+        for name, (source_images, source_labels, _, augment_function) in self.sources.items():
+            picked = rng.integers(len(source_images), size=self.counts[name])
+            images += [augment_function(source_images[i], rng) for i in picked]
+            targets.append(one_hot(source_labels[picked]))
         if len(self.non_digits):
-            count = int(round(NON_DIGIT_FRACTION * len(chosen)))
+            count = int(round(NON_DIGIT_FRACTION * self.batch_size))
             picked = rng.integers(len(self.non_digits), size=count)
             images += [augment(self.non_digits[i], rng) for i in picked]
-            targets = np.concatenate([targets, np.full((count, 10), 0.1, np.float32)])
-        return np.stack(images)[..., None], targets
+            targets.append(np.full((count, 10), 0.1, np.float32))
+        return np.stack(images)[..., None], np.concatenate(targets)
 
     def on_epoch_end(self):
         self.epoch += 1
-        self.order = np.random.default_rng((self.seed, self.epoch)).permutation(len(self.images))
+
+
+def jitter_pooled(image, rng):
+    """The augmentation of a pre-rendered digit: it was drawn anew already, so only jitter."""
+    return jitter(image.astype(np.float32) / 255.0, rng)
+
+
+class SourceValidation(keras.callbacks.Callback):
+    """Scores each validation source at every epoch's end and logs their mean as val_accuracy.
+
+    Placed after SwapEMAWeights, so it scores the averaged weights that early stopping keeps.
+    """
+
+    def __init__(self, sets, verbose):
+        super().__init__()
+        self.sets, self.verbose = sets, verbose
+        self.history = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        accuracies, losses = [], []
+        for name, (images, labels) in self.sets.items():
+            probabilities = self.model.predict(to_model_input(images), batch_size=1000, verbose=0)
+            accuracy = float((probabilities.argmax(axis=1) == labels).mean())
+            losses.append(float(-np.log(np.clip(probabilities[np.arange(len(labels)), labels], 1e-7, 1)).mean()))
+            logs[f"val_{name}_accuracy"] = accuracy
+            accuracies.append(accuracy)
+        logs["val_accuracy"] = float(np.mean(accuracies))
+        logs["val_loss"] = float(np.mean(losses))
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(round(float(value), 5))
+        if self.verbose:
+            print(f"epoch {epoch + 1}: loss {logs.get('loss', float('nan')):.4f}, validation "
+                  + ", ".join(f"{name} {logs[f'val_{name}_accuracy']:.4f}" for name in self.sets)
+                  + f", mean {logs['val_accuracy']:.4f}", flush=True)
 
 
 def split_validation(images, labels, validation_size, seed):
@@ -270,13 +416,15 @@ def save_figures(history, confusion, reports_dir):
     epochs = np.arange(1, len(history["loss"]) + 1)
     figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(9, 3.5))
     loss_axis.plot(epochs, history["loss"], label="training (augmented)")
-    loss_axis.plot(epochs, history["val_loss"], label="validation (averaged weights)")
+    loss_axis.plot(epochs, history["val_loss"], label="validation, mean of sources")
     # Log scale: the averaged weights start far off while batch-norm statistics follow the raw ones.
     loss_axis.set(xlabel="epoch", ylabel="loss", title="Loss", yscale="log")
     loss_axis.legend()
     accuracy_axis.plot(epochs, history["digit_accuracy"], label="training (augmented)")
-    accuracy_axis.plot(epochs, history["val_digit_accuracy"], label="validation (averaged weights)")
-    accuracy_axis.set(xlabel="epoch", ylabel="accuracy", title="Accuracy", ylim=(0.95, 1.0))
+    for name in SOURCE_WEIGHTS:
+        if f"val_{name}_accuracy" in history:
+            accuracy_axis.plot(epochs, history[f"val_{name}_accuracy"], label=f"{name} validation writers")
+    accuracy_axis.set(xlabel="epoch", ylabel="accuracy", title="Accuracy (averaged weights)", ylim=(0.95, 1.0))
     accuracy_axis.legend()
     figure.tight_layout()
     curves_path = reports_dir / "training_curves.png"
@@ -308,9 +456,10 @@ def parse_args(argv=None):
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     parser.add_argument("--data-dir", default=None,
-                        help="folder with the four MNIST IDX .gz files (default: $MNIST_DIR, else ../shared/data/mnist if present, else data/mnist)")
+                        help=f"data root holding mnist/, unipen/ and cvl/ (default: ${datasets.DATA_DIR_VARIABLE}, "
+                             "else ../shared/data if present, else data/); $MNIST_DIR overrides mnist/ alone")
     parser.add_argument("--download", action="store_true",
-                        help="download MNIST into --data-dir when the files are missing")
+                        help="download MNIST into the data root when its files are missing (UNIPEN and CVL cannot be)")
     parser.add_argument("--output", type=Path, default=None,
                         help=f"model file to write (default: digit_model.keras, or {QUICK_OUTPUT} with --quick)")
     parser.add_argument("--reports-dir", type=Path, default=None,
@@ -319,7 +468,8 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--quick", action="store_true",
-                        help=f"{QUICK_TRAIN_SIZE} images, {QUICK_EPOCHS} epoch: for tests and CI")
+                        help=f"{QUICK_TRAIN_SIZE} MNIST images and {QUICK_SOURCE_SIZE} of each other source, "
+                             f"{QUICK_EPOCHS} epoch of {QUICK_STEPS_PER_EPOCH} steps: for tests and CI")
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
                         help="0 silent, 1 progress bar, 2 one line per epoch")
     args = parser.parse_args(argv)
@@ -332,32 +482,77 @@ def parse_args(argv=None):
     return args
 
 
+def load_sources(args):
+    """Every source, split into training and writer-disjoint validation; exits with a clear message."""
+    root = datasets.resolve_data_root(args.data_dir)
+    try:
+        (mnist_images, mnist_labels), test = datasets.load_mnist(datasets.mnist_folder(args.data_dir),
+                                                                 download=args.download)
+        unipen = datasets.load_unipen(root / "unipen")
+        cvl = datasets.load_cvl(root / "cvl")
+    except datasets.DataError as error:
+        raise SystemExit(f"error: {error}") from None
+    validation_size = QUICK_VALIDATION_SIZE if args.quick else VALIDATION_SIZE
+    (mnist_images, mnist_labels), mnist_validation = split_validation(
+        mnist_images, mnist_labels, validation_size, args.seed
+    )
+    held_out = datasets.unipen_validation_writers(unipen)  # fixed, whatever --seed: the dev set uses it too
+    unipen_is_validation = np.isin(unipen.writers, sorted(held_out))
+    cvl_is_validation = datasets.cvl_validation(cvl)
+    indices = {
+        "unipen": (np.flatnonzero(~unipen_is_validation), np.flatnonzero(unipen_is_validation)),
+        "cvl": (np.flatnonzero(~cvl_is_validation), np.flatnonzero(cvl_is_validation)),
+    }
+    if args.quick:
+        mnist_images, mnist_labels = mnist_images[:QUICK_TRAIN_SIZE], mnist_labels[:QUICK_TRAIN_SIZE]
+        rng = np.random.default_rng(args.seed)
+        indices = {name: tuple(np.sort(rng.permutation(part)[:QUICK_SOURCE_SIZE]) for part in parts)
+                   for name, parts in indices.items()}
+    writers = {
+        "unipen": [len(np.unique(unipen.writers[part])) for part in indices["unipen"]],
+        "cvl": [len(np.unique(cvl.writers[part])) for part in indices["cvl"]],
+    }
+    return unipen, cvl, (mnist_images, mnist_labels), mnist_validation, test, indices, writers
+
+
 def main(argv=None):
     args = parse_args(argv)
     keras.utils.set_random_seed(args.seed)
-    try:
-        (train_images, train_labels), (test_images, test_labels) = mnist.load_mnist(
-            args.data_dir, download=args.download
-        )
-    except mnist.MnistError as error:
-        raise SystemExit(f"error: {error}") from None
+    unipen, cvl, (train_images, train_labels), mnist_validation, test, indices, writers = load_sources(args)
+    test_images, test_labels = test
+    (unipen_train, unipen_validation), (cvl_train, cvl_validation) = indices["unipen"], indices["cvl"]
 
-    validation_size = QUICK_VALIDATION_SIZE if args.quick else VALIDATION_SIZE
-    (train_images, train_labels), (validation_images, validation_labels) = split_validation(
-        train_images, train_labels, validation_size, args.seed
-    )
-    epochs = QUICK_EPOCHS if args.quick else args.epochs
-    if args.quick:
-        train_images, train_labels = train_images[:QUICK_TRAIN_SIZE], train_labels[:QUICK_TRAIN_SIZE]
+    started = time.perf_counter()
+    pen_variants, cvl_variants = (1, 1) if args.quick else (PEN_VARIANTS, CVL_VARIANTS)
+    pen_items = [unipen.strokes(i) for i in unipen_train] * pen_variants
+    pen_pool = render_pool("pen", pen_items, np.tile(unipen.labels[unipen_train], pen_variants), (args.seed, 2), True)
+    scan_items = list(cvl.images[cvl_train]) * cvl_variants
+    cvl_pool = render_pool("scan", scan_items, np.tile(cvl.labels[cvl_train], cvl_variants), (args.seed, 3), True)
+    validation_sets = {
+        "mnist": mnist_validation,
+        # Each validation writer's digit drawn once, as a user would draw it: no slant added.
+        "unipen": render_pool("pen", [unipen.strokes(i) for i in unipen_validation],
+                              unipen.labels[unipen_validation], (args.seed, 4), False),
+        "cvl": render_pool("scan", list(cvl.images[cvl_validation]), cvl.labels[cvl_validation], (args.seed, 5), False),
+    }
+    rendering_seconds = time.perf_counter() - started
+    print(f"drew {len(pen_pool[0])} pen and {len(cvl_pool[0])} scan training digits and "
+          f"{sum(len(labels) for _, labels in validation_sets.values())} validation digits "
+          f"in {rendering_seconds:.0f} s", flush=True)
 
     pool_rng = np.random.default_rng((args.seed, 1))
     pool_size = NON_DIGIT_POOL // 10 if args.quick else NON_DIGIT_POOL
     non_digits = np.stack([render_non_digit(pool_rng, train_images) for _ in range(pool_size)])
-    batches = AugmentedBatches(
-        train_images, train_labels, args.batch_size, args.seed, non_digits=non_digits, workers=2
-    )
-    steps = epochs * len(batches)
-    warmup_steps = min(WARMUP_EPOCHS * len(batches), steps // 2)
+    sources = {
+        "mnist": (train_images, train_labels, SOURCE_WEIGHTS["mnist"], augment),
+        "unipen": (*pen_pool, SOURCE_WEIGHTS["unipen"], jitter_pooled),
+        "cvl": (*cvl_pool, SOURCE_WEIGHTS["cvl"], jitter_pooled),
+    }
+    epochs = QUICK_EPOCHS if args.quick else args.epochs
+    steps_per_epoch = QUICK_STEPS_PER_EPOCH if args.quick else STEPS_PER_EPOCH
+    batches = AugmentedBatches(sources, args.batch_size, steps_per_epoch, args.seed, non_digits=non_digits, workers=2)
+    steps = epochs * steps_per_epoch
+    warmup_steps = min(WARMUP_EPOCHS * steps_per_epoch, steps // 2)
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=PEAK_LEARNING_RATE / 10,
         decay_steps=steps - warmup_steps,
@@ -370,50 +565,68 @@ def main(argv=None):
         learning_rate=schedule, weight_decay=WEIGHT_DECAY, use_ema=True,
         ema_momentum=QUICK_EMA_MOMENTUM if args.quick else EMA_MOMENTUM,
     )
-    model.compile(
-        optimizer=optimizer,
-        loss="categorical_crossentropy",
-        metrics=[digit_accuracy],
-    )
+    model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=[digit_accuracy])
+    validation = SourceValidation(validation_sets, verbose=args.verbose)
     early_stopping = keras.callbacks.EarlyStopping(
-        monitor="val_digit_accuracy", mode="max", patience=PATIENCE, restore_best_weights=True,
+        monitor="val_accuracy", mode="max", patience=PATIENCE, restore_best_weights=True,
         start_from_epoch=min(SELECT_FROM_EPOCH, epochs - 1), verbose=0
     )
-    print(f"training on {len(train_images)} images, validating on {len(validation_images)}, "
-          f"{epochs} epoch(s), {model.count_params():,} parameters")
+    print(f"training on {len(train_images)} MNIST, {len(pen_pool[0])} pen and {len(cvl_pool[0])} scan digits, "
+          f"{epochs} epoch(s) of {steps_per_epoch} batches, {model.count_params():,} parameters", flush=True)
     started = time.perf_counter()
-    history = model.fit(
+    model.fit(
         batches,
-        validation_data=(to_model_input(validation_images), one_hot(validation_labels)),
         epochs=epochs,
-        # The averaged weights are swapped in for validation and at each epoch's end, so
-        # early stopping scores and keeps them; this order of callbacks makes that so.
-        callbacks=[keras.callbacks.SwapEMAWeights(swap_on_epoch=True), early_stopping],
+        # The averaged weights are swapped in at each epoch's end, so validation scores them
+        # and early stopping keeps them; this order of callbacks makes that so.
+        callbacks=[keras.callbacks.SwapEMAWeights(swap_on_epoch=True), validation, early_stopping],
         verbose=args.verbose,
     )
     training_seconds = time.perf_counter() - started
 
     probabilities = model.predict(to_model_input(test_images), batch_size=1000, verbose=0)
     test_metrics = classification_metrics(test_labels, probabilities.argmax(axis=1))
+    validation_metrics = {}
+    for name, (images, labels) in validation_sets.items():
+        predictions = model.predict(to_model_input(images), batch_size=1000, verbose=0).argmax(axis=1)
+        scored = classification_metrics(labels, predictions)
+        validation_metrics[name] = {
+            "accuracy": scored["accuracy"], "errors": scored["errors"], "digits": len(labels),
+            "writers": None if name == "mnist" else writers[name][1],
+            "recall": scored["recall"], "confusion_matrix": scored["confusion_matrix"],
+        }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     # A fresh copy of the network without the optimizer state: a third of the file size.
     shipped = build_model()
     shipped.set_weights(model.get_weights())
     shipped.save(args.output)
 
-    history = {name: [round(float(value), 5) for value in values] for name, values in history.history.items()}
+    history = validation.history
     figures = save_figures(history, test_metrics["confusion_matrix"], args.reports_dir)
-    validation_accuracy = history["val_digit_accuracy"]
+    best_epoch = early_stopping.best_epoch if early_stopping.best_epoch is not None else len(history["loss"]) - 1
     metrics = {
         "model_file": args.output.name,
         "model_file_bytes": args.output.stat().st_size,
         "parameters": int(model.count_params()),
         "mnist_test": test_metrics,
-        "validation_accuracy": validation_accuracy[early_stopping.best_epoch],
-        "best_epoch": early_stopping.best_epoch + 1,
-        "epochs_run": len(validation_accuracy),
+        "validation": validation_metrics,
+        "validation_accuracy": history["val_accuracy"][best_epoch],
+        "best_epoch": best_epoch + 1,
+        "epochs_run": len(history["loss"]),
+        "steps_per_epoch": steps_per_epoch,
         "training_seconds": round(training_seconds, 1),
+        "rendering_seconds": round(rendering_seconds, 1),
         "training_images": len(train_images),
+        "sources": {
+            "mnist": {"training_digits": len(train_images), "weight": SOURCE_WEIGHTS["mnist"],
+                      "validation": "random 5,000 of the training set (MNIST has no writer ids)"},
+            "unipen": {"training_samples": len(unipen_train), "training_drawings": len(pen_pool[0]),
+                       "training_writers": writers["unipen"][0], "validation_writers": writers["unipen"][1],
+                       "weight": SOURCE_WEIGHTS["unipen"]},
+            "cvl": {"training_images": len(cvl_train), "training_variants": len(cvl_pool[0]),
+                    "training_writers": writers["cvl"][0], "validation_writers": writers["cvl"][1],
+                    "weight": SOURCE_WEIGHTS["cvl"], "validation": "the competition's 'valid' writers"},
+        },
         "quick_mode": args.quick,
         "seed": args.seed,
         "cpu_count": os.cpu_count(),
@@ -424,9 +637,9 @@ def main(argv=None):
     }
     metrics_path = metrics_path_for(args.output)
     metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
-    print(f"MNIST test accuracy {test_metrics['accuracy']:.4%} ({test_metrics['errors']} errors), "
-          f"best epoch {metrics['best_epoch']}/{metrics['epochs_run']}, "
-          f"trained in {training_seconds / 60:.1f} min")
+    print(f"MNIST test accuracy {test_metrics['accuracy']:.4%} ({test_metrics['errors']} errors); validation writers: "
+          + ", ".join(f"{name} {scored['accuracy']:.4%}" for name, scored in validation_metrics.items())
+          + f"; best epoch {metrics['best_epoch']}/{metrics['epochs_run']}, trained in {training_seconds / 60:.1f} min")
     print(f"wrote {args.output} ({metrics['model_file_bytes'] / 1e6:.2f} MB), {metrics_path}, "
           + ", ".join(str(path) for path in figures))
 

@@ -409,7 +409,7 @@ def parse_args(argv=None):
     )
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--data-dir", default=None,
-                        help="MNIST folder (default: $MNIST_DIR, then ../shared/data/mnist, then ./data/mnist)")
+                        help="data root holding mnist/ (default: $DIGIT_DATA_DIR, then ../shared/data, then ./data; $MNIST_DIR overrides mnist/ alone)")
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--skip-app", action="store_true", help="leave out the app cold-start rows")

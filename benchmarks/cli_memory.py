@@ -130,7 +130,7 @@ def parse_args(argv=None):
     parser.add_argument("--count", type=int, default=COUNT, help="files to write and read (at most 10,000)")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--data-dir", default=None,
-                        help="MNIST folder (default: $MNIST_DIR, then ../shared/data/mnist, then ./data/mnist)")
+                        help="data root holding mnist/ (default: $DIGIT_DATA_DIR, then ../shared/data, then ./data; $MNIST_DIR overrides mnist/ alone)")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
     if not 1 <= args.count <= COUNT:
@@ -142,7 +142,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         images, labels = devset.load_test_set(args.data_dir)
-    except devset.mnist.MnistError as error:
+    except devset.datasets.DataError as error:
         raise SystemExit(f"error: {error}")
     images, labels = images[: args.count], labels[: args.count]
     with tempfile.TemporaryDirectory(prefix="cli-memory-") as folder:

@@ -3,27 +3,32 @@
     python -m benchmarks.devset                          # 500 digits per condition, 200 numbers
     python -m benchmarks.devset --per-condition 100 --model /tmp/q/digit_model.keras
 
-The dev set is built at run time from the MNIST test set and never stored: each
-digit is thinned to its skeleton and re-drawn with a round brush on a canvas
-(the three forms streamlit-drawable-canvas can return), side by side into
-multi-digit numbers, or as a photo of pen on paper. For every condition it
-reports our exact-text accuracy (Recognizer.recognize_many) beside the seeds'
-way (the whole canvas in grey, resized to 28x28) fed to the same model.
-Writes benchmarks/results/devset.md, devset.json and devset_examples.png.
+The dev set is built at run time and never stored, from two sources. From the
+MNIST test set: each digit is thinned to its skeleton and re-drawn with a round
+brush on a canvas (the three forms streamlit-drawable-canvas can return), side
+by side into multi-digit numbers, or as a photo of pen on paper. From UNIPEN's
+validation writers (never trained on): their own pen strokes drawn on the canvas
+as the app draws them, one digit or a number of 2-6 digits by one writer. For
+every condition it reports our exact-text accuracy (Recognizer.recognize_many)
+beside the seeds' way (the whole canvas in grey, resized to 28x28) fed to the
+same model. Writes benchmarks/results/devset.md, devset.json and devset_examples.png.
 """
 
 import argparse
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-import mnist
+import datasets
+import strokes as pen
 from benchmarks import save_results
 from preprocessing import MNIST_SIZE
 from recognizer import DEFAULT_MODEL, ModelError, Recognizer
+from strokes import BRUSH, CANVAS_SIZE, EDGE_MARGIN, FORMS, HEIGHT_FRACTION, SUBPIXEL_BITS, canvas_form
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "benchmarks" / "results"
@@ -32,19 +37,10 @@ PER_CONDITION = 500  # digits per condition: about a minute for the whole run on
 NUMBERS = 200  # multi-digit numbers
 RECOGNIZE_CHUNK = 100  # images per recognize_many call: bounds the memory of 280x280 inputs
 
-CANVAS_SIZE = (280, 280)  # (height, width) of the app's drawing canvas
 NUMBER_CANVAS_SIZE = (280, 560)  # a wide canvas for numbers; widened when the digits need it
-FORMS = ("transparent", "white_on_black", "black_on_white")  # what the canvas can return
-BRUSH = (8, 32)  # px, the canvas's usual stroke widths
 THIN_PEN = (1, 4)  # px, a fine pen
 THICK_MARKER = (32, 40)  # px, a finger or a fat marker
-HEIGHT_FRACTION = (0.30, 0.90)  # how much of the canvas height one digit fills
-# A person keeps a digit's loops open: with a brush wider than a fifth of the digit's
-# height even people cannot read it, so big brushes come with big digits.
-MAX_BRUSH_PER_HEIGHT = 0.2
-EDGE_MARGIN = 2  # px kept free at the canvas edge: antialiasing reaches a pixel past the brush
 SKELETON_UPSCALE = 4  # thin at 112x112 so that the scaled-up skeleton is smooth, not staircased
-SUBPIXEL_BITS = 4  # cv2 drawing at 1/16 px so that scaled coordinates are not rounded
 
 NUMBER_DIGITS = (2, 6)  # digits in a number
 NUMBER_HEIGHT_FRACTION = (0.30, 0.60)  # of the canvas height
@@ -158,14 +154,6 @@ def draw_with_brush(ink, skeleton, brush, scale, origin):
     return ink
 
 
-def _brush_and_height(rng, brush_range, available_height, height_fraction):
-    """A brush width and a drawn digit height that leave the digit's loops open."""
-    brush = int(rng.integers(brush_range[0], brush_range[1] + 1))
-    low, high = height_fraction[0] * available_height, height_fraction[1] * available_height
-    low = min(max(low, brush / MAX_BRUSH_PER_HEIGHT), high)
-    return brush, rng.uniform(low, high)
-
-
 def _scale_for(skeleton, brush, drawn_height):
     """The skeleton's scale factor and its drawn (width, height) including the brush."""
     _, _, width, height = skeleton_box(skeleton)
@@ -177,7 +165,7 @@ def draw_digit_ink(image, rng, canvas_size=CANVAS_SIZE, brush_range=BRUSH, heigh
     """A uint8 ink map (ink = 255) of one MNIST digit re-drawn anywhere on a canvas, fully inside."""
     canvas_height, canvas_width = canvas_size
     skeleton = digit_skeleton(image)
-    brush, drawn_height = _brush_and_height(rng, brush_range, canvas_height - 2 * EDGE_MARGIN, height_fraction)
+    brush, drawn_height = pen.brush_and_height(rng, brush_range, canvas_height - 2 * EDGE_MARGIN, height_fraction)
     scale, (drawn_width, drawn_height) = _scale_for(skeleton, brush, drawn_height)
     if drawn_width > canvas_width - 2 * EDGE_MARGIN:  # a wide digit on a narrow canvas: shrink it
         shrink = (canvas_width - 2 * EDGE_MARGIN - brush) / (drawn_width - brush)
@@ -190,23 +178,6 @@ def draw_digit_ink(image, rng, canvas_size=CANVAS_SIZE, brush_range=BRUSH, heigh
     origin = np.array([left, top]) + brush / 2 - scale * np.array([skeleton_left, skeleton_top])
     ink = np.zeros(canvas_size, dtype=np.uint8)
     return draw_with_brush(ink, skeleton, brush, scale, origin)
-
-
-def canvas_form(ink, form):
-    """The RGBA array streamlit-drawable-canvas returns for a uint8 ink map in one of FORMS."""
-    canvas = np.empty(ink.shape + (4,), dtype=np.uint8)
-    if form == "transparent":  # its default: black strokes on a transparent background
-        canvas[..., :3] = 0
-        canvas[..., 3] = ink
-    elif form == "white_on_black":
-        canvas[..., :3] = ink[..., None]
-        canvas[..., 3] = 255
-    elif form == "black_on_white":
-        canvas[..., :3] = 255 - ink[..., None]
-        canvas[..., 3] = 255
-    else:
-        raise ValueError(f"form must be one of {FORMS}, not {form!r}")
-    return canvas
 
 
 def make_canvas_digit(image, rng, form="transparent", brush_range=BRUSH):
@@ -242,6 +213,45 @@ def make_number(images, rng, form="transparent", touch_probability=TOUCH_PROBABI
         skeleton_left, skeleton_top, _, _ = skeleton_box(skeleton)
         corner = np.array([left + x, baseline + top]) + brush / 2
         draw_with_brush(ink, skeleton, brush, scale, corner - scale * np.array([skeleton_left, skeleton_top]))
+    return canvas_form(ink, form)
+
+
+def make_pen_digit(sample_strokes, rng, form="transparent"):
+    """An RGBA 280x280 canvas of one pen sample's own strokes, drawn as the app's canvas draws them."""
+    placed, brush = pen.place_strokes(sample_strokes, rng)
+    return canvas_form(pen.draw_strokes(placed, CANVAS_SIZE, brush), form)
+
+
+def make_pen_number(samples, rng, form="transparent", touch_probability=TOUCH_PROBABILITY):
+    """An RGBA canvas (280 high, 560 or wider) with one writer's pen samples side by side, left to right."""
+    canvas_height, canvas_width = NUMBER_CANVAS_SIZE
+    brush = int(rng.integers(NUMBER_BRUSH[0], NUMBER_BRUSH[1] + 1))
+    base_height = rng.uniform(*NUMBER_HEIGHT_FRACTION) * canvas_height
+    placed, cursor = [], 0.0
+    for index, sample in enumerate(samples):
+        left, top, width, height = pen.strokes_box(sample)
+        drawn_height = base_height * (1 + rng.uniform(-DIGIT_SIZE_VARIATION, DIGIT_SIZE_VARIATION))
+        scale = (drawn_height - brush) / max(height, width / 4, 1e-6)
+        drawn_width, drawn_height = width * scale + brush, height * scale + brush
+        if index > 0:
+            if rng.random() < touch_probability:
+                cursor -= rng.uniform(0, 0.15) * brush
+            else:
+                cursor += rng.uniform(*GAP_FRACTION) * base_height
+        bottom = rng.uniform(-BASELINE_JITTER, BASELINE_JITTER) * base_height  # relative to the baseline
+        origin = np.array([cursor + brush / 2 - scale * left, bottom - drawn_height + brush / 2 - scale * top])
+        placed.append(([origin + scale * np.asarray(stroke, np.float64) for stroke in sample],
+                       bottom - drawn_height, bottom))
+        cursor += drawn_width
+    canvas_width = max(canvas_width, int(np.ceil((cursor + 2 * NUMBER_MARGIN) / 40)) * 40)
+    left = rng.uniform(NUMBER_MARGIN, canvas_width - NUMBER_MARGIN - cursor)
+    highest_top = min(top for _, top, _ in placed)
+    lowest_bottom = max(bottom for _, _, bottom in placed)
+    baseline = rng.uniform(NUMBER_MARGIN - highest_top, canvas_height - NUMBER_MARGIN - lowest_bottom)
+    shift = np.array([left, baseline])
+    ink = np.zeros((canvas_height, canvas_width), dtype=np.uint8)
+    for sample_strokes, _, _ in placed:
+        pen.draw_strokes([stroke + shift for stroke in sample_strokes], ink.shape, brush, ink)
     return canvas_form(ink, form)
 
 
@@ -313,39 +323,74 @@ def make_non_digit(rng):
     return canvas_form(ink, "transparent")
 
 
-# name -> (what it is, function(images, rng) -> input); one digit per input except for numbers.
+# name -> (what it is, source, function(digits, rng) -> input). The source is 'mnist' (digits are
+# MNIST test images), 'pen' (digits are stroke lists of one UNIPEN validation writer) or None.
 CONDITIONS = {
-    "canvas transparent": ("default canvas: black ink in alpha, brush 8-32 px",
+    "canvas transparent": ("default canvas: black ink in alpha, brush 8-32 px", "mnist",
                            lambda images, rng: make_canvas_digit(images[0], rng, "transparent")),
-    "canvas white on black": ("opaque black background, white ink, brush 8-32 px",
+    "canvas white on black": ("opaque black background, white ink, brush 8-32 px", "mnist",
                               lambda images, rng: make_canvas_digit(images[0], rng, "white_on_black")),
-    "canvas black on white": ("opaque white background, black ink, brush 8-32 px",
+    "canvas black on white": ("opaque white background, black ink, brush 8-32 px", "mnist",
                               lambda images, rng: make_canvas_digit(images[0], rng, "black_on_white")),
-    "thin pen": ("transparent canvas, brush 1-4 px",
+    "thin pen": ("transparent canvas, brush 1-4 px", "mnist",
                  lambda images, rng: make_canvas_digit(images[0], rng, "transparent", THIN_PEN)),
-    "thick marker": ("transparent canvas, brush 32-40 px",
+    "thick marker": ("transparent canvas, brush 32-40 px", "mnist",
                      lambda images, rng: make_canvas_digit(images[0], rng, "transparent", THICK_MARKER)),
-    "paper photo": ("dark pen on lit grey/white paper, blur, noise, JPEG",
+    "paper photo": ("dark pen on lit grey/white paper, blur, noise, JPEG", "mnist",
                     lambda images, rng: make_photo(images[0], rng)),
-    "inverted photo": ("light ink on a dark board, blur, noise, JPEG",
+    "inverted photo": ("light ink on a dark board, blur, noise, JPEG", "mnist",
                        lambda images, rng: make_photo(images[0], rng, inverted=True)),
-    "numbers": ("2-6 digits side by side on a 560 px wide canvas, brush 8-24 px",
+    "numbers": ("2-6 digits side by side on a 560 px wide canvas, brush 8-24 px", "mnist",
                 lambda images, rng: make_number(images, rng)),
-    "not digits": ("letters and scribbles on the canvas; right = answered 'uncertain' or 'empty'",
+    "pen transparent": ("UNIPEN validation writers' strokes, default canvas, brush 8-32 px", "pen",
+                        lambda samples, rng: make_pen_digit(samples[0], rng, "transparent")),
+    "pen white on black": ("UNIPEN validation writers' strokes, white on black, brush 8-32 px", "pen",
+                           lambda samples, rng: make_pen_digit(samples[0], rng, "white_on_black")),
+    "pen black on white": ("UNIPEN validation writers' strokes, black on white, brush 8-32 px", "pen",
+                           lambda samples, rng: make_pen_digit(samples[0], rng, "black_on_white")),
+    "pen numbers": ("2-6 digits by one UNIPEN validation writer on a 560 px wide canvas, brush 8-24 px", "pen",
+                    lambda samples, rng: make_pen_number(samples, rng)),
+    "not digits": ("letters and scribbles on the canvas; right = answered 'uncertain' or 'empty'", None,
                    lambda images, rng: make_non_digit(rng)),
 }
 
 
-def condition_samples(name, images, labels, count, seed):
+@dataclass(frozen=True)
+class PenWriters:
+    """UNIPEN's validation writers (the ones train.py never trains on) and their samples."""
+
+    digits: datasets.PenDigits
+    samples_by_writer: dict  # writer id -> array of sample indices
+
+
+def load_pen_writers(data_root=None):
+    """The UNIPEN validation writers, split exactly as train.py splits them."""
+    digits = datasets.load_unipen(Path(data_root) / "unipen" if data_root else None)
+    held_out = datasets.unipen_validation_writers(digits)
+    samples = {writer: np.flatnonzero(digits.writers == writer) for writer in sorted(held_out)}
+    return PenWriters(digits, samples)
+
+
+def condition_samples(name, images, labels, count, seed, pen_writers=None):
     """count (input, text) pairs of one condition; the same seed gives the same pairs."""
     rng = np.random.default_rng([seed, list(CONDITIONS).index(name)])
-    make = CONDITIONS[name][1]
+    _, source, make = CONDITIONS[name]
+    is_number = name.endswith("numbers")
     samples = []
     for _ in range(count):
-        length = int(rng.integers(NUMBER_DIGITS[0], NUMBER_DIGITS[1] + 1)) if name == "numbers" else 1
-        indices = rng.choice(len(images), size=length, replace=False)
-        text = "" if name == "not digits" else "".join(str(labels[index]) for index in indices)
-        samples.append((make(images[indices], rng), text))
+        length = int(rng.integers(NUMBER_DIGITS[0], NUMBER_DIGITS[1] + 1)) if is_number else 1
+        if source == "pen":
+            # A writer first, then their digits: every validation writer counts, not only the prolific.
+            writers = [writer for writer, indices in pen_writers.samples_by_writer.items() if len(indices) >= length]
+            writer = writers[rng.integers(len(writers))]
+            indices = rng.choice(pen_writers.samples_by_writer[writer], size=length, replace=False)
+            digits = [pen_writers.digits.strokes(index) for index in indices]
+            text = "".join(str(pen_writers.digits.labels[index]) for index in indices)
+        else:
+            indices = rng.choice(len(images), size=length, replace=False)
+            digits = images[indices]
+            text = "" if source is None else "".join(str(labels[index]) for index in indices)
+        samples.append((make(digits, rng), text))
     return samples
 
 
@@ -378,12 +423,17 @@ def evaluate(recognizer, samples):
     }
 
 
-def run_conditions(recognizer, images, labels, per_condition, numbers, seed, examples=None):
-    """{condition: evaluate(...) result}; when examples is a dict, fills it with a few inputs each."""
+def run_conditions(recognizer, images, labels, per_condition, numbers, seed, examples=None, pen_writers=None):
+    """{condition: evaluate(...) result}; when examples is a dict, fills it with a few inputs each.
+
+    The pen conditions are run only when pen_writers (load_pen_writers()) is given.
+    """
     rows = {}
-    for name, (description, _) in CONDITIONS.items():
-        count = numbers if name == "numbers" else per_condition
-        samples = condition_samples(name, images, labels, count, seed)
+    for name, (description, source, _) in CONDITIONS.items():
+        if source == "pen" and pen_writers is None:
+            continue
+        count = numbers if name.endswith("numbers") else per_condition
+        samples = condition_samples(name, images, labels, count, seed, pen_writers)
         rows[name] = {"description": description, **evaluate(recognizer, samples)}
         if examples is not None:
             examples[name] = [image for image, _ in samples[:EXAMPLES_PER_CONDITION]]
@@ -440,17 +490,17 @@ def save_examples(examples, path):
     cv2.imwrite(str(path), grid, [cv2.IMWRITE_PNG_COMPRESSION, 9])
 
 
-def load_test_set(data_dir=None):
-    """MNIST's test images and labels from data_dir, $MNIST_DIR, ../shared/data/mnist or ./data/mnist."""
-    _, test = mnist.load_mnist(data_dir)
+def load_test_set(data_root=None):
+    """MNIST's test images and labels from data_root/mnist, else $MNIST_DIR, else the default data root's."""
+    _, test = datasets.load_mnist(datasets.mnist_folder(data_root))
     return test
 
 
-def load_or_exit(data_dir, model_path):
+def load_or_exit(data_root, model_path):
     """The test set and a Recognizer, or exit with the loaders' message instead of a traceback."""
     try:
-        return load_test_set(data_dir), Recognizer(model_path)
-    except (mnist.MnistError, ModelError) as error:
+        return load_test_set(data_root), Recognizer(model_path)
+    except (datasets.DataError, ModelError) as error:
         raise SystemExit(f"error: {error}")
 
 
@@ -462,7 +512,8 @@ def parse_args(argv=None):
     parser.add_argument("--numbers", type=int, default=NUMBERS, help="multi-digit numbers")
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--data-dir", default=None,
-                        help="MNIST folder (default: $MNIST_DIR, then ../shared/data/mnist, then ./data/mnist)")
+                        help="data root holding mnist/ and unipen/ (default: $DIGIT_DATA_DIR, then ../shared/data, "
+                             "then ./data; $MNIST_DIR overrides mnist/ alone)")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
@@ -475,20 +526,27 @@ def main(argv=None):
     args = parse_args(argv)
     started = time.perf_counter()
     (images, labels), recognizer = load_or_exit(args.data_dir, args.model)
+    try:
+        pen_writers = load_pen_writers(args.data_dir)
+    except datasets.DataError as error:
+        raise SystemExit(f"error: {error}")
     examples = {}
-    rows = run_conditions(recognizer, images, labels, args.per_condition, args.numbers, args.seed, examples)
+    rows = run_conditions(recognizer, images, labels, args.per_condition, args.numbers, args.seed, examples,
+                          pen_writers)
     seconds = time.perf_counter() - started
     table = markdown_table(rows)
     print(table)
     settings = (
         f"Model `{args.model.name}` ({recognizer.backend_name} backend), seed {args.seed}, "
-        f"{args.per_condition} digits per condition and {args.numbers} numbers from the MNIST test set, "
+        f"{args.per_condition} digits per condition and {args.numbers} numbers per number condition from the "
+        f"MNIST test set and {len(pen_writers.samples_by_writer)} UNIPEN validation writers, "
         f"built and scored in {seconds:.0f} s on {os.cpu_count()} CPU cores."
     )
     print(settings)
     markdown = (
         "# Dev-set accuracy\n\n"
-        "Drawings made at run time from the MNIST test set by `python -m benchmarks.devset`. "
+        "Drawings made at run time by `python -m benchmarks.devset` from the MNIST test set (re-drawn skeletons) "
+        "and from UNIPEN's validation writers (their own pen strokes, never trained on; *pen* rows). "
         "*Ours*: exact text from `Recognizer().recognize_many`. *Seeds' way*: the whole image in grey, "
         "resized to 28x28 with INTER_AREA, inverted when the background is light, then the same model "
         "(it reads one digit per image, so it never gets a number right). *Uncertain*/*empty*: share of "

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-import mnist  # the project's root is on sys.path through conftest.py
+import datasets  # the project's root is on sys.path through conftest.py
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package: Playwright's own browser downloads are not used
@@ -276,8 +276,8 @@ def answer_locator(page, key="drawing"):
 # Pictures with a known answer: MNIST test digits drawn as black ink on white paper.
 def mnist_test_set(mnist_dir):
     """MNIST's 10,000 test images (uint8, white on black) and their labels."""
-    images = mnist.read_idx_images(Path(mnist_dir) / mnist.FILES["test_images"])
-    labels = mnist.read_idx_labels(Path(mnist_dir) / mnist.FILES["test_labels"])
+    images = datasets.read_idx_images(Path(mnist_dir) / datasets.FILES["test_images"])
+    labels = datasets.read_idx_labels(Path(mnist_dir) / datasets.FILES["test_labels"])
     return images, labels
 
 

@@ -15,9 +15,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 @pytest.fixture(scope="session")
 def mnist_dir():
     """The MNIST folder the loader would read by default; fails loudly when absent."""
-    import mnist
+    import datasets
 
-    folder = mnist.resolve_data_dir()
+    folder = datasets.resolve_data_dir()
     if not (folder / "t10k-images-idx3-ubyte.gz").is_file():
         pytest.fail(f"MNIST is not in {folder}: set MNIST_DIR to the folder with the IDX .gz files")
     return folder

@@ -218,6 +218,14 @@ def test_model_card_shows_the_measured_figures(app_model):
     test = run_app()
     assert test.sidebar.metric[0].value == f"{metrics['mnist_test']['accuracy']:.2%}"
     assert f"| Parameters | {metrics['parameters']:,} |" in test.sidebar.markdown[0].value
+    card = test.sidebar.markdown[0].value
+    for key, name in app.VALIDATION_NAMES.items():  # every source's validation writers, as measured
+        scored = metrics["validation"][key]
+        assert f"| {name} | {scored['accuracy']:.2%}" in card
+        if scored["writers"] is not None:
+            assert f"{scored['writers']} unseen writers |" in card
+    credits = " ".join(markdown.value for markdown in test.sidebar.markdown)
+    assert all(name in credits for name in ("MNIST", "UNIPEN", "CVL", "research"))
 
 
 def test_pixel_grid_shows_each_input_pixel_as_a_square():

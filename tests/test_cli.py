@@ -7,7 +7,7 @@ import sys
 import cv2
 import pytest
 
-import mnist
+import datasets
 from conftest import ROOT
 
 
@@ -15,7 +15,7 @@ from conftest import ROOT
 def image_folder(tmp_path_factory, mnist_dir):
     """Two readable digit pictures (black on white, like a scan) and two broken files."""
     folder = tmp_path_factory.mktemp("images")
-    _, (images, labels) = mnist.load_mnist(mnist_dir)
+    _, (images, labels) = datasets.load_mnist(mnist_dir)
     for index in (0, 1):  # MNIST test images 0 and 1 are a 7 and a 2
         big = cv2.resize(images[index], (140, 140), interpolation=cv2.INTER_CUBIC)
         cv2.imwrite(str(folder / f"digit_{labels[index]}.png"), 255 - big)

@@ -4,13 +4,13 @@ import cv2
 import numpy as np
 import pytest
 
-import mnist
+import datasets
 from benchmarks import devset
 
 
 @pytest.fixture(scope="module")
 def test_set(mnist_dir):
-    _, (images, labels) = mnist.load_mnist(mnist_dir)
+    _, (images, labels) = datasets.load_mnist(mnist_dir)
     return images, labels
 
 
@@ -139,3 +139,40 @@ def test_samples_are_deterministic_and_labelled(test_set):
         np.testing.assert_array_equal(image, image_again)
     assert [text for _, text in first] != [text for _, text in other]
 
+
+
+def test_pen_numbers_place_one_writer_s_digits_left_to_right():
+    bar = [np.array([[0.0, 0.0], [0.0, 40.0]])]  # a one-stroke 1
+    ring = [np.array([[10 * np.cos(t), 20 + 20 * np.sin(t)] for t in np.linspace(0, 2 * np.pi, 30)])]
+    for touch_probability, expected_runs in ((0.0, 3), (1.0, 1)):
+        canvas = devset.make_pen_number([bar, ring, bar], np.random.default_rng(2), touch_probability=touch_probability)
+        assert canvas.shape[0] == 280 and canvas.shape[1] >= 560
+        ink_columns = (canvas[..., 3] > 0).any(axis=0).astype(np.int8)
+        assert int((np.diff(ink_columns) == 1).sum()) == expected_runs
+    canvas = devset.make_pen_number([bar, ring, bar], np.random.default_rng(2), touch_probability=0.0)
+    columns = (canvas[..., 3] > 127).any(axis=0)
+    widths = np.diff(np.flatnonzero(np.diff(columns.astype(np.int8)) != 0))[::2]
+    assert widths[1] > 2 * max(widths[0], widths[2])  # bar, ring, bar in that order: the ring is widest
+
+
+@pytest.fixture(scope="module")
+def pen_writers(mnist_dir):
+    return devset.load_pen_writers(mnist_dir.parent)
+
+
+def test_pen_conditions_use_only_validation_writers(pen_writers, test_set):
+    import datasets
+
+    held_out = datasets.unipen_validation_writers(pen_writers.digits)
+    assert set(pen_writers.samples_by_writer) == held_out
+    for indices in pen_writers.samples_by_writer.values():
+        assert set(pen_writers.digits.writers[indices]) <= held_out
+    images, labels = test_set
+    first = devset.condition_samples("pen numbers", images, labels, 4, 11, pen_writers)
+    again = devset.condition_samples("pen numbers", images, labels, 4, 11, pen_writers)
+    for (image, text), (image_again, text_again) in zip(first, again):
+        assert text == text_again and text.isdigit() and 2 <= len(text) <= 6
+        np.testing.assert_array_equal(image, image_again)
+    single = devset.condition_samples("pen white on black", images, labels, 3, 11, pen_writers)
+    for image, text in single:
+        assert image.shape == (280, 280, 4) and len(text) == 1 and image[..., 3].min() == 255

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-import mnist
+import datasets
 import train
 from recognizer import Recognizer, file_sha256, metrics_path_for, onnx_path_for
 
@@ -14,7 +14,7 @@ MIN_TEST_ACCURACY = 0.995  # the shipped model is trained to 99.6%; this leaves 
 
 @pytest.fixture(scope="module")
 def mnist_test(mnist_dir):
-    _, (images, labels) = mnist.load_mnist(mnist_dir)
+    _, (images, labels) = datasets.load_mnist(mnist_dir)
     return train.to_model_input(images), labels
 
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-import mnist
+import datasets
 import preprocessing
 from preprocessing import ImageError, decode_image, fit_to_mnist, ink_image, prepare
 
@@ -136,7 +136,7 @@ def only_digit(image):
 
 @pytest.fixture(scope="module")
 def mnist_data(mnist_dir):
-    return mnist.load_mnist(mnist_dir)
+    return datasets.load_mnist(mnist_dir)
 
 
 # ---------------------------------------------------------------------------

@@ -4,14 +4,14 @@ import cv2
 import numpy as np
 import pytest
 
-import mnist
+import datasets
 from recognizer import ModelError, Recognition, Recognizer
 
 
 @pytest.fixture(scope="module")
 def test_digits(mnist_dir, recognizer):
     """MNIST test digits (uint8 28x28) that the model reads right on their own, by label."""
-    _, (images, labels) = mnist.load_mnist(mnist_dir)
+    _, (images, labels) = datasets.load_mnist(mnist_dir)
     images, labels = images[:300], labels[:300]
     probabilities = recognizer.probabilities((images / 255.0).astype(np.float32)[..., None])
     right = probabilities.argmax(axis=1) == labels

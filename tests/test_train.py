@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-import mnist
+import datasets
 import train
 from recognizer import metrics_path_for
 from conftest import ROOT
@@ -16,13 +16,16 @@ from conftest import ROOT
 def test_quick_training_beats_chance_by_far(tmp_path, mnist_dir):
     output = tmp_path / "quick.keras"
     completed = subprocess.run(
-        [sys.executable, "train.py", "--quick", "--data-dir", str(mnist_dir),
+        [sys.executable, "train.py", "--quick", "--data-dir", str(mnist_dir.parent),
          "--output", str(output), "--verbose", "0"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     metrics = json.loads(metrics_path_for(output).read_text())
     assert metrics["quick_mode"] and metrics["training_images"] == train.QUICK_TRAIN_SIZE
+    assert set(metrics["validation"]) == {"mnist", "unipen", "cvl"}
+    for scored in metrics["validation"].values():
+        assert 0.5 < scored["accuracy"] <= 1.0 and scored["digits"] > 0
     assert len(metrics["mnist_test"]["confusion_matrix"]) == 10
     for figure in metrics["figures"]:
         assert (tmp_path / figure).stat().st_size > 1000  # recorded relative to the model's folder
@@ -31,7 +34,7 @@ def test_quick_training_beats_chance_by_far(tmp_path, mnist_dir):
     import keras
 
     model = keras.saving.load_model(output, compile=False)
-    _, (test_images, test_labels) = mnist.load_mnist(mnist_dir)
+    _, (test_images, test_labels) = datasets.load_mnist(mnist_dir)
     probabilities = np.asarray(model(train.to_model_input(test_images[:1000]), training=False))
     assert probabilities.shape == (1000, 10)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
@@ -47,6 +50,17 @@ def test_missing_data_gives_a_clear_error(tmp_path):
     )
     assert completed.returncode != 0
     assert "error: MNIST is not in" in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_missing_pen_data_names_the_file_and_the_fix(tmp_path, mnist_dir):
+    """A data root with MNIST but no UNIPEN: the error names the missing file and where it comes from."""
+    (tmp_path / "mnist").symlink_to(mnist_dir)
+    completed = subprocess.run(
+        [sys.executable, "train.py", "--quick", "--data-dir", str(tmp_path), "--output", str(tmp_path / "m.keras")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert completed.returncode != 0 and "Traceback" not in completed.stderr
+    assert "unipen_digits.npz is missing" in completed.stderr and "--data-dir" in completed.stderr
 
 
 def test_classification_metrics_on_a_known_confusion():
@@ -74,7 +88,7 @@ def test_validation_split_is_disjoint_and_fixed():
 
 def test_augmented_digits_stay_mnist_normalised(mnist_dir):
     """Augmented digits keep MNIST's framing: ink inside 28x28, centre of mass near (14, 14)."""
-    (images, _), _ = mnist.load_mnist(mnist_dir)
+    (images, _), _ = datasets.load_mnist(mnist_dir)
     rng = np.random.default_rng(0)
     for image in images[:50]:
         digit = train.augment(image, rng)
@@ -86,9 +100,70 @@ def test_augmented_digits_stay_mnist_normalised(mnist_dir):
 
 
 def test_augmented_batches_are_reproducible(mnist_dir):
-    (images, labels), _ = mnist.load_mnist(mnist_dir)
-    first = train.AugmentedBatches(images[:64], labels[:64], batch_size=32, seed=5)[1]
-    second = train.AugmentedBatches(images[:64], labels[:64], batch_size=32, seed=5)[1]
+    (images, labels), _ = datasets.load_mnist(mnist_dir)
+    sources = {"a": (images[:64], labels[:64], 0.75, train.augment),
+               "b": (images[64:96], labels[64:96], 0.25, train.jitter_pooled)}
+    first = train.AugmentedBatches(sources, batch_size=32, steps=3, seed=5)[1]
+    second = train.AugmentedBatches(sources, batch_size=32, steps=3, seed=5)[1]
     np.testing.assert_array_equal(first[0], second[0])
     np.testing.assert_array_equal(first[1], second[1])
     assert first[0].shape == (32, 28, 28, 1)
+    batches = train.AugmentedBatches(sources, batch_size=32, steps=3, seed=5)
+    assert len(batches) == 3 and batches.counts == {"a": 24, "b": 8}  # the mixture weights, exactly
+
+
+def test_batches_mix_sources_by_weight_and_add_uniform_non_digits():
+    """Two sources of known digits (all 3s, all 8s) come in the weights' proportion; non-digits are uniform."""
+    threes = np.zeros((10, 28, 28), np.uint8)
+    eights = np.zeros((10, 28, 28), np.uint8)
+    threes[:, 8:20, 10:18] = 255
+    eights[:, 6:22, 9:19] = 255
+    sources = {"threes": (threes, np.full(10, 3), 0.6, train.jitter_pooled),
+               "eights": (eights, np.full(10, 8), 0.4, train.jitter_pooled)}
+    non_digits = np.full((5, 28, 28), 128, np.uint8)
+    images, targets = train.AugmentedBatches(sources, batch_size=50, steps=1, seed=1, non_digits=non_digits)[0]
+    digit_targets = targets[targets.max(axis=1) > 0.5]
+    assert (digit_targets.argmax(axis=1) == 3).sum() == 30 and (digit_targets.argmax(axis=1) == 8).sum() == 20
+    uniform = targets[targets.max(axis=1) <= 0.5]
+    assert len(uniform) == round(train.NON_DIGIT_FRACTION * 50)
+    np.testing.assert_allclose(uniform, 0.1)
+    assert len(images) == len(targets)
+
+
+def test_pen_digits_are_drawn_and_read_as_the_app_reads_a_canvas():
+    """A pen-drawn vertical stroke, through the app's own pipeline, is a centred upright bar like MNIST's 1."""
+    stroke = [np.array([[50.0, 0.0], [50.0, 100.0]])]
+    digit = train.draw_pen_digit(stroke, np.random.default_rng(0), vary=False, form="black_on_white")
+    assert digit.shape == (28, 28)
+    rows, columns = np.nonzero(digit > 0.5)
+    assert rows.min() >= 3 and rows.max() <= 24 and rows.max() - rows.min() >= 17  # about 20 px tall
+    assert columns.max() - columns.min() <= 8 and abs(columns.mean() - 14) < 1.5
+    from preprocessing import prepare
+    import strokes
+
+    # The same drawing read by the app gives the very same 28x28 image.
+    rng = np.random.default_rng(0)
+    placed, brush = strokes.place_strokes(stroke, rng, brush_range=train.PEN_BRUSH)
+    canvas = strokes.canvas_form(strokes.draw_strokes(placed, strokes.CANVAS_SIZE, brush), "black_on_white")
+    np.testing.assert_allclose(prepare(canvas).digits[0, ..., 0], digit)
+
+
+def test_scans_are_normalised_like_the_app_normalises_uploads(mnist_dir):
+    """A 28x28 scan framed by bounding box (as CVL is) comes out with MNIST's centre of mass."""
+    (images, _), _ = datasets.load_mnist(mnist_dir)
+    for image in images[:20]:
+        digit = train.normalise_scan(image)
+        rows, columns = np.indices(digit.shape)
+        centre = ((digit * rows).sum() / digit.sum(), (digit * columns).sum() / digit.sum())
+        assert np.allclose(centre, (14, 14), atol=0.6)
+        assert digit.max() == pytest.approx(1.0, abs=0.05)
+
+
+def test_render_pool_is_reproducible_and_keeps_labels_in_step():
+    sample = [np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 20.0], [10.0, 20.0]])]  # a Z
+    dot = [np.array([[5.0, 5.0]])]  # only a dot: no digit, dropped with its label
+    items, labels = [sample, dot, sample], np.array([2, 7, 2])
+    first = train.render_pool("pen", items, labels, seed=(1, 2), vary=True, workers=1)
+    second = train.render_pool("pen", items, labels, seed=(1, 2), vary=True, workers=1)
+    np.testing.assert_array_equal(first[0], second[0])
+    assert first[1].tolist() == [2, 2] and first[0].shape == (2, 28, 28)
