@@ -9,16 +9,20 @@ while the exported model is up to date.
 """
 
 import json
-import os
-from pathlib import Path
+import re
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import pandas as pd
 import streamlit as st
 
+import comparison
 import preprocessing
-from recognizer import DEFAULT_MODEL, ModelError, Recognition, Recognizer, metrics_path_for
+import saliency
+from recognizer import (DEFAULT_MODEL, MODEL_VARIABLE, ModelError, Recognition, Recognizer, configured_model_path,
+                        metrics_path_for)
+from strokes import StrokeError, parse_drawing
 
 TITLE = "Handwritten digit recognizer"
 CANVAS_HEIGHT = 280  # ten times MNIST's 28 px: room for a finger-drawn digit
@@ -32,6 +36,14 @@ BOX_COLOUR = (79, 70, 229)  # RGB; the theme's primary colour
 LABEL_FONT = cv2.FONT_HERSHEY_SIMPLEX
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
 MAX_DISPLAY_SIDE = 1024  # pictures are shown at most this large: a phone photo need not travel in full
+DISPLAY_QUALITY = 90  # JPEG quality of an upload's pictures, encoded once: reruns send the same bytes
+# Markdown treats ASCII punctuation as syntax (links, pictures, emphasis, colours, formulas);
+# a backslash before any of it shows it as written.
+MARKDOWN_SYNTAX = re.compile(r"([!-/:-@\[-`{-~])")
+# Streamlit turns :name: into an emoji or icon after escapes are read: an invisible word
+# joiner after each colon keeps a file named :smile:.png as it is.
+WORD_JOINER = "\u2060"
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet runs a cell that starts with one of these
 NOT_MEASURED = "not measured"
 # Bars on a fixed 0-100% scale, so that an unsure answer looks unsure; the answer's bar stands out.
 PROBABILITY_CHART = {
@@ -59,7 +71,7 @@ PAGE_STYLE = """
 
 def model_path():
     """The model file: $DIGIT_MODEL, or digit_model.keras beside this file."""
-    return Path(os.environ.get("DIGIT_MODEL") or DEFAULT_MODEL)
+    return configured_model_path()
 
 
 @st.cache_resource(show_spinner="Loading the model...")
@@ -116,11 +128,8 @@ def on_white(image):
 
 
 def fit_for_display(picture):
-    """The picture shrunk so that its longer side is at most MAX_DISPLAY_SIDE."""
-    scale = MAX_DISPLAY_SIDE / max(picture.shape[:2])
-    if scale >= 1:
-        return picture
-    return cv2.resize(picture, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    """The picture shrunk so that its longer side is at most MAX_DISPLAY_SIDE (a 3000x1 sliver stays 1 px high)."""
+    return preprocessing.fit_within(picture, MAX_DISPLAY_SIDE)
 
 
 def boxes_image(image, boxes):
@@ -152,8 +161,66 @@ def probability_frame(digit_result):
 
 def readings_frame(readings):
     """One row per read file: file, text, confidence, status."""
-    rows = [(name, result.text, result.confidence, result.status) for name, _, result in readings]
+    rows = [(reading.name, reading.recognition.text, reading.recognition.confidence, reading.recognition.status)
+            for reading in readings]
     return pd.DataFrame(rows, columns=["file", "text", "confidence", "status"])
+
+
+def plain_text(text):
+    """Text from a user (a file name) for a Markdown element: shown exactly as written, one line."""
+    line = "".join(character if character.isprintable() else " " for character in str(text))
+    return re.sub(r":(?=\S)", ":" + WORD_JOINER, MARKDOWN_SYNTAX.sub(r"\\\1", line))
+
+
+def spreadsheet_safe(value):
+    """A CSV cell that spreadsheets show as text: a leading quote disarms =, +, - and @ formulas."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
+def readings_csv(frame):
+    """The readings table as CSV text, every cell safe to open in a spreadsheet."""
+    return frame.map(spreadsheet_safe).to_csv(index=False)
+
+
+def jpeg_bytes(picture):
+    """JPEG file bytes of an RGB uint8 picture, for st.image to pass on as they are."""
+    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR),
+                               [cv2.IMWRITE_JPEG_QUALITY, DISPLAY_QUALITY])
+    if not ok:
+        raise ValueError(f"OpenCV could not encode a {picture.shape} picture as JPEG")
+    return encoded.tobytes()
+
+
+@dataclass(frozen=True)
+class UploadReading:
+    """One uploaded file as read, kept in the session: reruns neither decode nor draw it again."""
+
+    name: str
+    recognition: Recognition = None  # None when the file could not be read
+    error: str = None  # why it could not be read
+    picture: bytes = None  # JPEG of the picture as shown, at most MAX_DISPLAY_SIDE
+    boxes: bytes = None  # JPEG of the picture with its digits boxed, when it holds several
+
+
+def read_upload(recognizer, file):
+    """An UploadReading of one uploaded file: decoded within the budget, read, and its pictures drawn."""
+    try:
+        image = preprocessing.decode_image(file.getvalue())
+    except preprocessing.ImageError as error:  # one bad file must not stop the others
+        return UploadReading(file.name, error=str(error))
+    recognition = recognizer.recognize(image)
+    boxes = None
+    if len(recognition.digits) > 1:
+        boxes = jpeg_bytes(boxes_image(image, [digit.box for digit in recognition.digits]))
+    return UploadReading(file.name, recognition, picture=jpeg_bytes(fit_for_display(on_white(image))), boxes=boxes)
+
+
+def read_uploads(recognizer, files):
+    """UploadReadings of the uploaded files, each read once per session; removed files are forgotten."""
+    known = st.session_state.get("upload_readings", {})
+    readings = {file.file_id: known.get(file.file_id) or read_upload(recognizer, file) for file in files}
+    st.session_state.upload_readings = readings
+    return list(readings.values())
 
 
 def canvas_key(width, generation):
@@ -181,14 +248,20 @@ def model_error_ui(error):
     st.title(TITLE)
     st.error(f"**The digit model could not be loaded.** {error}", icon=":material/error:")
     st.markdown("To fix it, run one of these in the project folder, then reload this page:")
-    st.code(
-        "# the committed model:\n"
-        "git checkout -- digit_model.keras digit_model.onnx digit_model.metrics.json\n"
-        "# or train a new one:\n"
-        "python train.py --data-dir ../shared/data/mnist",
-        language="bash",
-    )
-    st.caption("The app reads the model from $DIGIT_MODEL when it is set, else digit_model.keras beside it.")
+    path = model_path()
+    if path.resolve() == DEFAULT_MODEL.resolve():
+        fixes = ("# the committed model:\n"
+                 "git checkout -- digit_model.keras digit_model.onnx digit_model.metrics.json\n"
+                 "# or train a new one:\n"
+                 "python train.py --data-dir ../shared/data/mnist")
+    else:  # the model the operator chose is the one to fix, not the committed one
+        fixes = (f"# a new model where ${MODEL_VARIABLE} points:\n"
+                 f"python train.py --data-dir ../shared/data/mnist --output {path}\n"
+                 f"python export.py --model {path}\n"
+                 f"# or the committed model: start the app without ${MODEL_VARIABLE}\n"
+                 f"unset {MODEL_VARIABLE}")
+    st.code(fixes, language="bash")
+    st.caption(f"The app reads the model from ${MODEL_VARIABLE} when it is set, else digit_model.keras beside it.")
 
 
 def sidebar_ui(metrics, backend_name):
@@ -278,7 +351,8 @@ def draw_ui(recognizer, brush_width, live):
         drawing_area, result_area = st.columns([1, 1.35], gap="large")
     with drawing_area:
         with st.container(key="drawing_pad"):
-            canvas = st_canvas(
+            canvas, problem = guarded_canvas(
+                st_canvas,
                 stroke_width=brush_width,
                 stroke_color=INK_COLOUR,
                 background_color=PAPER_COLOUR,
@@ -293,18 +367,73 @@ def draw_ui(recognizer, brush_width, live):
                       on_click=request_prediction, help="Predicting while you draw" if live else None)
             st.button("Clear", icon=":material/delete:", key="clear", on_click=new_drawing)
         st.caption("Undo, redo and reset are on the canvas toolbar, shown when the pointer is over it.")
-    strokes = (canvas.json_data or {}).get("objects") or []
+    strokes = canvas_strokes(canvas)
     stored = st.session_state.get("drawing_result")
     already_read = stored is not None and stored["strokes"] == strokes and stored["image"] is not None
     if st.session_state.pop("prediction_requested", False) or (live and strokes and not already_read):
-        image = canvas.image_data  # decoded from the component's PNG each time it is read: only when needed
-        nothing_drawn = image is None or not strokes
-        recognition = Recognition(digits=()) if nothing_drawn else recognizer.recognize(image)
-        st.session_state.drawing_result = {"strokes": strokes, "recognition": recognition, "image": image}
+        try:  # decoded from the component's PNG each time it is read: only when needed
+            image = drawing_picture(canvas_png(canvas), width)
+        except preprocessing.ImageError as error:  # not what the canvas itself sends: said plainly
+            image, problem = None, f"The drawing could not be read: {error}."
+        drawing = drawing_from_canvas(strokes, width, brush_width)
+        if image is None or not strokes:
+            recognition = Recognition(digits=())
+        elif drawing is not None:  # the strokes tell touching digits apart exactly: they win over pixels
+            recognition = recognizer.recognize_strokes(drawing)
+        else:
+            recognition = recognizer.recognize(image)
+        st.session_state.drawing_result = {"strokes": strokes, "recognition": recognition, "image": image,
+                                           "drawing": drawing}
     elif live and not strokes:
         st.session_state.pop("drawing_result", None)
+    if problem:
+        st.session_state.pop("drawing_result", None)
     with result_area:
+        if problem:
+            st.error(plain_text(problem), icon=":material/broken_image:")
         drawing_result_ui(st.session_state.get("drawing_result"), strokes, lambda: canvas.image_bytes, live)
+
+
+def guarded_canvas(st_canvas, **settings):
+    """st_canvas(**settings) and None, or an empty drawing and why, when the browser sent a state no canvas sends."""
+    from streamlit_drawable_canvas import CanvasResult
+
+    try:
+        return st_canvas(**settings), None
+    except (AttributeError, TypeError, KeyError, ValueError):  # raised as st_canvas unpacks that state
+        return CanvasResult(None, None, return_image_data=True), "The canvas sent something that is not a drawing."
+
+
+def canvas_strokes(canvas):
+    """The Fabric.js objects the canvas holds: a list, empty when what the browser sent has none."""
+    drawing = canvas.json_data if isinstance(canvas.json_data, dict) else {}
+    objects = drawing.get("objects")
+    return objects if isinstance(objects, list) else []
+
+
+def canvas_png(canvas):
+    """The PNG file bytes the canvas sent (a base64 data URL), or None; ImageError for anything else."""
+    try:
+        return canvas.image_bytes
+    except (ValueError, TypeError, AttributeError) as error:  # binascii.Error is a ValueError
+        raise preprocessing.ImageError("it is not a base64 data URL") from error
+
+
+def drawing_picture(data, width):
+    """The canvas's RGBA drawing from its PNG bytes, or None; ImageError unless it is a picture of the canvas's size.
+
+    Decoded through the same budget as uploads: a forged 12000x12000 "drawing" is refused from its header.
+    """
+    return None if data is None else preprocessing.decode_image(data, size=(width, CANVAS_HEIGHT))
+
+
+def drawing_from_canvas(objects, width, brush_width):
+    """The canvas's strokes as a strokes.Drawing, or None when they cannot be read (the pixels are used)."""
+    try:
+        drawing = parse_drawing({"objects": objects}, width=width, height=CANVAS_HEIGHT, brush=brush_width)
+    except StrokeError:
+        return None
+    return drawing if drawing.strokes else None
 
 
 def drawing_result_ui(stored, strokes, drawing_png, live):
@@ -316,13 +445,19 @@ def drawing_result_ui(stored, strokes, drawing_png, live):
     if stored["strokes"] != strokes:
         st.caption(":material/history: The drawing changed since this answer: "
                    "press **Predict** to read it again.")
-    result_ui(stored["recognition"], stored["image"], key="drawing", drawing_png=drawing_png if strokes else None)
+    result_ui(stored["recognition"], stored["image"], key="drawing", drawing_png=drawing_png if strokes else None,
+              drawing_json=stored["drawing"].to_json if stored.get("drawing") is not None else None)
+    comparison_ui(stored["recognition"], stored["image"])
 
 
-def result_ui(recognition, image, key, drawing_png=None):
+def result_ui(recognition, image, key, drawing_png=None, drawing_json=None, boxes_picture=None):
     """The answer in large type, the boxes, what the model saw and its probabilities.
 
-    drawing_png, when given, makes the drawing's PNG bytes for its download button.
+    boxes_picture, when given, is the picture with its boxes already drawn (an upload's,
+    kept in the session); otherwise they are drawn on image.
+
+    drawing_png and drawing_json, when given, make the drawing's PNG bytes and stroke
+    file for their download buttons; `predict.py drawing.json` reads the latter exactly.
     """
     if recognition.status == "empty":
         st.info(recognition.message, icon=":material/gesture:")
@@ -331,7 +466,7 @@ def result_ui(recognition, image, key, drawing_png=None):
     if not sure:
         st.warning(recognition.message, icon=":material/help:")
     digits = recognition.digits
-    several = len(digits) > 1 and image is not None
+    several = len(digits) > 1 and (image is not None or boxes_picture is not None)
     if several:
         answer_area, boxes_area = st.columns([1, 1.6], vertical_alignment="center")
     else:
@@ -345,9 +480,12 @@ def result_ui(recognition, image, key, drawing_png=None):
             delta_arrow="off",
             border=True,
         )
+        if "online" in recognition.views:
+            st.caption(":material/gesture: Read from the picture and from the path your pen took.")
     if several:
-        boxes_area.image(boxes_image(image, [digit.box for digit in digits]),
-                         caption="Digits found, read left to right")
+        found_by = "from your strokes" if recognition.split_by == "strokes" else "in the picture"
+        boxes_area.image(boxes_picture or boxes_image(image, [digit.box for digit in digits]),
+                         caption=f"Digits found {found_by}, read left to right")
     if len(digits) == 1:
         digit_ui(digits[0])
     else:
@@ -364,6 +502,10 @@ def result_ui(recognition, image, key, drawing_png=None):
         if drawing_png is not None:
             st.download_button("Drawing (PNG)", drawing_png, file_name="drawing.png", mime="image/png",
                                icon=":material/image:", on_click="ignore", key=f"{key}_png")
+        if drawing_json is not None:
+            st.download_button("Strokes (JSON)", drawing_json, file_name="drawing.strokes.json",
+                               mime="application/json", icon=":material/gesture:", on_click="ignore",
+                               key=f"{key}_strokes", help="The pen strokes: `predict.py` reads them again exactly.")
 
 
 def digit_ui(digit_result):
@@ -372,6 +514,77 @@ def digit_ui(digit_result):
     seen.image(pixel_grid(digit_result.image), caption="What the model saw (28×28)")
     with chart:
         st.vega_lite_chart(probability_frame(digit_result), PROBABILITY_CHART, height=220, width="stretch")
+    why_ui(digit_result)
+
+
+def chance(probability):
+    """'12.3%', or 'under 0.1%' for a probability that would round to a misleading 0.0%."""
+    return f"{probability:.1%}" if probability >= 0.0005 else "under 0.1%"
+
+
+def why_ui(digit_result):
+    """Why it said that: the ink that decided between the answer and the runner-up, over what the model saw."""
+    explanation = saliency.explain(load_recognizer(str(model_path())), digit_result)
+    answer, runner_up = explanation.digit, explanation.runner_up
+    picture, words = st.columns([1, 2], vertical_alignment="center")
+    picture.image(pixel_grid(saliency.overlay(digit_result.image, explanation.saliency)),
+                  caption=f"Why {answer} and not {runner_up}")
+    with words:
+        st.markdown(f"**Runner-up: {runner_up}** at {chance(explanation.runner_up_probability)}, "
+                    f"against {chance(explanation.probability)} for {answer}.")
+        st.caption(f"Red ink made the model say {answer} rather than {runner_up}; blue ink looked more like "
+                   f"a {runner_up}. Found by hiding {saliency.PATCH}×{saliency.PATCH}-pixel patches of what "
+                   "the model saw, one at a time, and reading it again.")
+
+
+# The two readings of the model comparison: (title, how it reads a drawing, how it was trained).
+APP_READING = ("This app", "Crops, sizes and centres each digit as MNIST's were made.",
+               "Trained on MNIST, pen strokes and scans, redrawn as people draw")
+TUTORIAL_READING = ("Tutorial recipe", "Shrinks the whole canvas to 28×28, as most tutorials do.",
+                    "One convolution trained on MNIST as it is")
+
+
+def load_tutorial():
+    """The tutorial model's Recognizer, or None when its file is missing or unreadable."""
+    try:
+        return load_recognizer(str(comparison.TUTORIAL_MODEL))
+    except ModelError:
+        return None
+
+
+def comparison_ui(recognition, image):
+    """The same drawing read by the tutorial recipe beside this app's model, each with what it saw."""
+    if image is None or recognition.status == "empty":
+        return
+    with st.expander("Model comparison: the same drawing, read by a tutorial model", expanded=True,
+                     icon=":material/compare:"):
+        tutorial = load_tutorial()
+        if tutorial is None:
+            st.caption(f"The tutorial model {comparison.TUTORIAL_MODEL.name} is missing: make it with "
+                       "`python train.py --recipe tutorial` and `python export.py --model tutorial_model.keras`.")
+            return
+        plain = comparison.read_plain(tutorial, image)
+        with st.container(horizontal=True, wrap=False, key="comparison"):  # side by side on phones too
+            model_reading_ui(APP_READING, recognition, read_metrics(model_path()), key="compare_app")
+            model_reading_ui(TUTORIAL_READING, plain, read_metrics(comparison.TUTORIAL_MODEL), key="compare_tutorial")
+        st.caption("Both models read MNIST's own test digits well. A drawing is not an MNIST digit: "
+                   "how it is turned into 28×28 pixels, and what the model was trained on, decide.")
+
+
+def model_reading_ui(reading, recognition, metrics, key):
+    """One model's answer, the 28x28 images it was given side by side, and how it reads and was trained."""
+    title, how, trained = reading
+    with st.container(border=True, key=key):
+        unsure = ", unsure" if recognition.status == "uncertain" else ""
+        st.metric(title, recognition.text, delta=f"{recognition.confidence:.1%} confidence{unsure}",
+                  delta_color="off", delta_arrow="off")
+        seen = np.hstack([digit.image for digit in recognition.digits])
+        st.image(pixel_grid(seen), caption="What it saw", width="stretch")
+        test = metrics.get("mnist_test") if isinstance(metrics.get("mnist_test"), dict) else {}
+        accuracy = measured(test.get("accuracy"), lambda value: f"{value:.2%}")
+        epochs = measured(metrics.get("epochs_run"), lambda value: f" for {value} epochs")
+        epochs = "" if epochs == NOT_MEASURED else epochs
+        st.caption(f"{how} {trained}{epochs}; MNIST test accuracy {accuracy}.")
 
 
 def upload_ui(recognizer):
@@ -379,36 +592,39 @@ def upload_ui(recognizer):
     files = st.file_uploader("Pictures of handwritten digits", type=UPLOAD_TYPES, accept_multiple_files=True,
                              help="Dark ink on light paper, or light on dark. Digits are read left to right.")
     if not files:
+        st.session_state.pop("upload_readings", None)
         st.info("Upload one or more pictures (PNG, JPG, WebP or BMP) to read the digits in them.",
                 icon=":material/upload:")
         return
     readings = []
-    for file in files:
-        try:
-            image = preprocessing.decode_image(file.getvalue())
-            readings.append((file.name, image, recognizer.recognize(image)))
-        except preprocessing.ImageError as error:  # one bad file must not stop the others
-            st.error(f"**{file.name}**: {error}", icon=":material/broken_image:")
+    for reading in read_uploads(recognizer, files):
+        if reading.error:
+            st.error(f"**{plain_text(reading.name)}**: {plain_text(reading.error)}", icon=":material/broken_image:")
+        else:
+            readings.append(reading)
     if len(readings) == 1:
-        reading_ui(*readings[0], key="upload_0")
+        reading_ui(readings[0], key="upload_0")
     elif readings:
         frame = readings_frame(readings)
         confidence_bar = st.column_config.ProgressColumn("confidence", format="percent", min_value=0.0,
                                                          max_value=1.0)
         st.dataframe(frame, hide_index=True, width="stretch", column_config={"confidence": confidence_bar})
-        st.download_button("Results (CSV)", lambda: frame.to_csv(index=False), file_name="digit_results.csv",
+        st.download_button("Results (CSV)", lambda: readings_csv(frame), file_name="digit_results.csv",
                            mime="text/csv", icon=":material/table:", on_click="ignore", key="upload_csv")
-        for index, (name, image, recognition) in enumerate(readings):
-            with st.expander(f"{name}: {recognition.text or 'nothing read'}"):
-                reading_ui(name, image, recognition, key=f"upload_{index}")
+        # One file's full result at a time: every file's charts and pictures, drawn again on each
+        # rerun, made a session holding 10 uploads rerun a second slower than an empty one.
+        shown = st.selectbox("Full result for", range(len(readings)), key=f"upload_shown_{len(readings)}",
+                             format_func=lambda index: f"{readings[index].name}: "
+                                                       f"{readings[index].recognition.text or 'nothing read'}")
+        reading_ui(readings[shown], key=f"upload_{shown}")
 
 
-def reading_ui(name, image, recognition, key):
+def reading_ui(reading, key):
     """An uploaded picture beside its result."""
     preview, result = st.columns([1, 1.35], gap="large")
-    preview.image(fit_for_display(on_white(image)), caption=name, width="stretch")
+    preview.image(reading.picture, caption=plain_text(reading.name), width="stretch")
     with result:
-        result_ui(recognition, image, key=key)
+        result_ui(reading.recognition, None, key=key, boxes_picture=reading.boxes)
 
 
 def main():
@@ -422,6 +638,9 @@ def main():
         return
     brush_width, live = sidebar_ui(read_metrics(path), recognizer.backend_name)
     st.title(TITLE)
+    if recognizer.backend_name != "onnx":  # works, but slower: whoever runs the app should know why
+        st.warning(f"Running on the Keras model because {recognizer.fallback_reason}: answers take longer. "
+                   "Run `python export.py` and restart the app to fix it.", icon=":material/speed:")
     st.caption("Draw a digit, or a whole number on the wide canvas, with a mouse, pen or finger, "
                "or upload a picture: a CNN trained on MNIST reads it.")
     draw_tab, upload_tab = st.tabs([":material/draw: Draw", ":material/upload: Upload"])

@@ -1,6 +1,7 @@
-"""Export digit_model.keras to ONNX for fast inference without TensorFlow.
+"""Export a .keras model (the image model or the online model) to ONNX for fast inference without TensorFlow.
 
     python export.py                                   # digit_model.keras -> digit_model.onnx
+    python export.py --model online_model.keras        # the online (pen path) model
     python export.py --model build/quick/digit_model.keras
 
 The .keras file stays the source of truth: the export records its SHA-256, the
@@ -28,7 +29,8 @@ def export(model_path, onnx_path=None):
     import onnx
 
     keras_model = KerasBackend(model_path)
-    keras_model(np.zeros((1, 28, 28, 1), np.float32))  # Keras exports only models that have been called
+    input_shape = tuple(keras_model.model.input_shape[1:])  # (28, 28, 1) for images, (points, features) online
+    keras_model(np.zeros((1, *input_shape), np.float32))  # Keras exports only models that have been called
     with tempfile.TemporaryDirectory() as folder:
         raw_path = Path(folder) / "model.onnx"
         keras_model.model.export(str(raw_path), format="onnx", verbose=False)
@@ -37,7 +39,7 @@ def export(model_path, onnx_path=None):
         entry.key, entry.value = HASH_METADATA_KEY, file_sha256(model_path)
         checked_path = Path(folder) / "checked.onnx"
         onnx.save(exported, str(checked_path))
-        images = np.random.default_rng(0).random((CHECK_IMAGES, 28, 28, 1), dtype=np.float32)
+        images = np.random.default_rng(0).random((CHECK_IMAGES, *input_shape), dtype=np.float32)
         images[: CHECK_IMAGES // 2] = (images[: CHECK_IMAGES // 2] > 0.8).astype(np.float32)
         difference = float(np.abs(OnnxBackend(checked_path)(images) - keras_model(images)).max())
         if difference > TOLERANCE:

@@ -1,7 +1,8 @@
-"""Read handwritten digits and numbers from image files on the command line.
+"""Read handwritten digits and numbers from image files and stroke files on the command line.
 
     python predict.py drawing.png photo.jpg            # one line per file: text and confidence
     python predict.py scans/ --json > results.jsonl     # folders too; one JSON object per line
+    python predict.py drawing.strokes.json              # pen strokes (the app's download, or canvas json_data)
 
 A file that cannot be read gets a one-line error on stderr and the exit status
 is 1, but every other file is still read. Files go through the model in batches.
@@ -9,13 +10,17 @@ is 1, but every other file is still read. Files go through the model in batches.
 
 import argparse
 import json
+import os
+import stat
 import sys
 from pathlib import Path
 
 import preprocessing
-from recognizer import DEFAULT_MODEL, ModelError, Recognizer
+import strokes
+from recognizer import MODEL_VARIABLE, ModelError, Recognizer, configured_model_path
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+STROKE_SUFFIXES = {".json"}  # stroke files: split into digits by their strokes, not their pixels
 CHUNK_FILES = 256  # files decoded and recognised together: big batches, flat memory
 MAX_FILE_BYTES = 50 * 1024 * 1024  # larger files are refused before they are read
 
@@ -25,21 +30,37 @@ def expand_paths(arguments):
     for argument in arguments:
         path = Path(argument)
         images = sorted(
-            child for child in path.rglob("*") if child.is_file() and child.suffix.lower() in IMAGE_SUFFIXES
+            child for child in path.rglob("*")
+            if child.is_file() and child.suffix.lower() in IMAGE_SUFFIXES | STROKE_SUFFIXES
         ) if path.is_dir() else []
         # A folder without images is passed on as it is, so that it gets its own error line.
         yield from images or [path]
 
 
-def read_and_prepare(path):
+def read_regular_file(path, limit=MAX_FILE_BYTES):
+    """A regular file's bytes, never more than limit of them; ImageError for pipes, devices and sockets.
+
+    One descriptor is opened, checked and read, so the file cannot be swapped in between.
+    O_NONBLOCK makes opening a named pipe return at once instead of waiting for a writer.
+    """
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    with os.fdopen(descriptor, "rb") as file:
+        status = os.fstat(descriptor)
+        if stat.S_ISDIR(status.st_mode):
+            raise IsADirectoryError(path)
+        if not stat.S_ISREG(status.st_mode):
+            raise preprocessing.ImageError("is not a regular file (a pipe, device or socket): only files are read")
+        data = b"" if status.st_size > limit else file.read(limit + 1)  # one that grows is still cut off
+    if status.st_size > limit or len(data) > limit:
+        size = max(status.st_size, len(data))
+        raise preprocessing.ImageError(f"the file is {size / 1e6:.0f} MB; files over {limit // 2**20} MB are refused")
+    return data
+
+
+def read_and_prepare(path, read=None, read_strokes=None):
     """The prepared digits of an image file, or ImageError saying why it cannot be read."""
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise preprocessing.ImageError(
-                f"the file is {size / 1e6:.0f} MB; files over {MAX_FILE_BYTES // 2**20} MB are refused"
-            )
-        data = path.read_bytes()
+        data = read_regular_file(path)
     except FileNotFoundError:
         raise preprocessing.ImageError("no such file") from None
     except IsADirectoryError:
@@ -48,7 +69,12 @@ def read_and_prepare(path):
         raise preprocessing.ImageError("permission denied") from None
     except OSError as error:
         raise preprocessing.ImageError(f"cannot be read ({error.strerror or error})") from None
-    return preprocessing.prepare_file(data)
+    if path.suffix.lower() in STROKE_SUFFIXES:
+        try:
+            return strokes.prepare_drawing(strokes.parse_drawing(data), read_strokes)
+        except strokes.StrokeError as error:  # reported like an unreadable image: one line, the rest go on
+            raise preprocessing.ImageError(f"not a readable stroke file: {error}") from None
+    return preprocessing.prepare_file(data, read)
 
 
 def format_line(path, recognition):
@@ -72,7 +98,7 @@ def recognise_files(recognizer, paths, as_json, output=sys.stdout, errors=sys.st
         readable, outcomes = [], {}
         for index, path in enumerate(chunk):
             try:
-                readable.append((index, read_and_prepare(path)))
+                readable.append((index, read_and_prepare(path, recognizer.probabilities, recognizer.stroke_probabilities)))
             except preprocessing.ImageError as error:
                 outcomes[index] = error
         recognitions = recognizer.recognize_prepared([prepared for _, prepared in readable])
@@ -94,9 +120,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders of them")
+    parser.add_argument("images", nargs="+", metavar="FILE",
+                        help="image files (PNG, JPEG, WebP, BMP, GIF, TIFF), stroke files (.json) or folders of them")
     parser.add_argument("--json", action="store_true", help="one JSON object per line instead of text")
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="the .keras model")
+    parser.add_argument("--model", type=Path, default=configured_model_path(),
+                        help=f"the .keras model (default: ${MODEL_VARIABLE} when it is set, else digit_model.keras)")
     args = parser.parse_args(argv)
     try:
         recognizer = Recognizer(args.model)

@@ -13,8 +13,10 @@ the ink, scale the longer side to 20 px, put the centre of mass at the centre of
 Bad input raises ImageError, and only ImageError, with a message that says what is wrong.
 """
 
+import contextlib
 import io
 import math
+import threading
 import warnings
 from dataclasses import dataclass, field, replace
 
@@ -38,9 +40,22 @@ SIGNATURES = {  # first bytes of the supported formats: a file that has them but
     b"MM\x00*": "TIFF",
 }
 EXIF_ORIENTATION = 0x0112  # the EXIF tag that says how a photo is turned
+TIFF_ROWS_PER_STRIP, TIFF_TILE_WIDTH, TIFF_TILE_LENGTH = 278, 322, 323  # TIFF tags: how big a block it decodes
 MAX_PIXELS = 40_000_000  # more than any phone photo; a bigger header is a decompression bomb
 WORK_SIDE = 1024  # longer side the ink is found at: digits stay tens of pixels tall even in photos
 DECODE_MAX_SIDE = 2 * WORK_SIDE  # JPEGs decode straight to about this size (draft mode), then shrink
+# What decoding may hold at once, in bytes of decoded pixels: a 1-bit PNG of 5 kB or a float
+# TIFF of 250 kB can be 40 megapixels, and each such upload must cost at most a few hundred MB.
+MAX_DECODED_BYTES = 200 * 2**20
+BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}  # Pillow's; 4 otherwise
+# Modes Image.reduce() averages correctly; others are converted to these first (palette
+# indices and single bits cannot be averaged).
+REDUCIBLE_MODES = {"L", "LA", "La", "RGB", "RGBA", "RGBa", "I", "F", "CMYK", "YCbCr"}
+# Decodes holding more than this take one of DECODE_SLOTS: however many sessions upload
+# at once, a server process holds at most two big decodes' worth of pixels.
+LARGE_DECODE_BYTES = 32 * 2**20
+DECODE_SLOTS = threading.BoundedSemaphore(2)
+REDUCE_BAND_BYTES = 8 * 2**20  # full-size pixels converted and shrunk at a time
 
 # Finding the ink.
 PLAIN_TOLERANCE = 2  # grey levels: a drawing's background is one exact brightness, a photo's is noisy
@@ -66,6 +81,17 @@ SPLIT_ASPECT = 1.25  # a piece wider than this times its height may be several t
 CUT_REGION = 0.2  # cuts are looked for between this share of the width from either side
 CUT_STROKES = 2.5  # a cut column holds at most this much ink, in stroke widths...
 CUT_RUNS = 2  # ...in at most this many separate runs (one where the digits touch, one passing by)
+# Recognition-based cuts (prepare(image, read=...)): every way of cutting a wide piece at its
+# candidate columns is read by the model, and the most probable reading wins.
+MAX_CUTS = 8  # candidate cut columns kept per piece (the thinnest): at most 45 spans to read
+READ_SPLIT_ASPECT = 0.9  # with the model to check each cut, pieces this wide are tried: two touching 0s are ~1.1
+CROSSING_STROKES = 6  # where two digits' strokes overlap, a column is one run of up to this many stroke widths
+# Each cut must make the reading more likely by this factor, so that single digits stay whole.
+# Chosen on UNIPEN's validation writers (dev-set pen conditions): 0.5, 0.7, 0.85 and 1.0 read
+# 64%, 74%, 76% and 78% of touching numbers; 1.0 began to split single digits (0.2%), 0.85 did not.
+CUT_PENALTY = math.log(0.85)
+DOUBT_MARGIN = math.log(2)  # another digit count within a factor of 2 of the best (cut penalties included): doubtful
+SMALL_DIGIT = 0.35  # a digit less tall and wide than this share of the tallest is doubtful (a lost stroke?)
 
 # Stroke width.
 STROKE_BOX = 2 * MNIST_BOX  # strokes are measured and adjusted at twice MNIST's resolution
@@ -98,6 +124,9 @@ class Prepared:
     digits: np.ndarray  # float32 (N, 28, 28, 1) in [0, 1], white on black; N = 0 when nothing to read
     boxes: tuple  # N tuples (x, y, width, height) in the input's pixels
     ink_levels: np.ndarray = field(repr=False)  # uint8 ink map (255 = ink), shrunk to WORK_SIDE when larger
+    split_by: str = "pixels"  # what the digits were told apart by: "pixels" (the ink) or "strokes"
+    doubt: str = None  # why the digits found may be wrong ("cuts" or "small"), None when they look right
+    digit_strokes: tuple = None  # each digit's pen strokes ((K, 2) arrays, drawing order) when known
 
     @property
     def ink(self):
@@ -156,21 +185,23 @@ def _centre_of_mass_to_middle(small):
 # Decoding files
 
 
-def decode_image(data, max_side=DECODE_MAX_SIDE):
+def decode_image(data, max_side=DECODE_MAX_SIDE, size=None):
     """An RGB or RGBA uint8 array from encoded file bytes (PNG, JPEG, WebP, BMP, GIF, TIFF).
 
     EXIF rotation is applied, animations give their first frame, and images longer
-    than max_side are shrunk to at most max_side (JPEGs while decoding, to between
-    half and all of it, which keeps big photos fast).
+    than max_side are shrunk to at most max_side (JPEGs while decoding, others by
+    whole factors as soon as they are decoded), so that no file costs more than
+    MAX_DECODED_BYTES. size, when given, is the (width, height) the image must have,
+    such as a drawing canvas's: checked from the header, before anything is decoded.
     Raises ImageError, with the reason, for anything that is not a readable image.
     """
-    return _decode(data, max_side)[0]
+    return _decode(data, max_side, size)[0]
 
 
-def prepare_file(data):
+def prepare_file(data, read=None):
     """prepare() of an image file's bytes, with the boxes in the file's own pixels."""
     array, (width, height) = _decode(data, DECODE_MAX_SIDE)
-    prepared = prepare(array)
+    prepared = prepare(array, read)
     scale_x, scale_y = width / array.shape[1], height / array.shape[0]
     if (scale_x, scale_y) == (1.0, 1.0):
         return prepared
@@ -181,7 +212,7 @@ def prepare_file(data):
     return replace(prepared, boxes=boxes)
 
 
-def _decode(data, max_side):
+def _decode(data, max_side, size=None):
     """The decoded array and the (width, height) the upright image has in the file."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ImageError(f"expected the file's bytes, got {type(data).__name__}")
@@ -193,22 +224,81 @@ def _decode(data, max_side):
         # Pillow only warns between 89 and 179 megapixels; past our limit, any size is refused.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         image = _open_image(data)
+        if size is not None and image.size != tuple(size):
+            raise ImageError(
+                f"the drawing is {image.width}x{image.height} pixels, but the canvas is {size[0]}x{size[1]}"
+            )
+        full_size = image.size
+        if image.format == "JPEG" and max(image.size) > max_side:
+            # The JPEG decoder can skip detail at 1/2, 1/4 or 1/8 scale: far faster than
+            # decoding 24 megapixels and throwing most of them away. It picks the
+            # smallest scale that still gives at least the requested size.
+            scale = max_side / 2 / max(image.size)
+            image.draft(image.mode, (math.ceil(image.width * scale), math.ceil(image.height * scale)))
+        held = _decoded_bytes(image, max_side)
+        if held > MAX_DECODED_BYTES:
+            raise ImageError(
+                f"the image is too large to decode: {image.width}x{image.height} {image.mode} pixels take "
+                f"{held / 2**20:.0f} MB, more than {MAX_DECODED_BYTES // 2**20} MB: save it smaller, or as JPEG"
+            )
         try:
-            if image.format == "JPEG" and max(image.size) > max_side:
-                # The JPEG decoder can skip detail at 1/2, 1/4 or 1/8 scale: far faster than
-                # decoding 24 megapixels and throwing most of them away. It picks the
-                # smallest scale that still gives at least the requested size.
-                scale = max_side / 2 / max(image.size)
-                image.draft(image.mode, (math.ceil(image.width * scale), math.ceil(image.height * scale)))
-            full_size = image.size
-            image.load()
-            if image.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8):  # turned by 90 degrees
+            with DECODE_SLOTS if held > LARGE_DECODE_BYTES else contextlib.nullcontext():
+                image.load()
+                orientation = image.getexif().get(EXIF_ORIENTATION, 1)
+                # Shrunk straight away, in Pillow's own format: no full-size copy is ever made.
+                image = _reduce(image, max_side)
+            if orientation in (5, 6, 7, 8):  # turned by 90 degrees
                 full_size = full_size[::-1]
             image = ImageOps.exif_transpose(image)
             array = _pillow_to_array(image)
         except Exception as error:  # Pillow raises many types here: OSError, SyntaxError, struct.error...
             raise ImageError(f"the {image.format} file is damaged or truncated ({error})") from error
     return _shrink(array, max_side)[0], full_size
+
+
+def _working_mode(image):
+    """The mode an image is averaged in when it is shrunk: its own, or the nearest one Pillow can average."""
+    if image.mode in REDUCIBLE_MODES and "transparency" not in image.info:
+        return image.mode
+    if image.mode in ("1", "I;16", "I;16L", "I;16B", "I;16N"):
+        return "L" if image.mode == "1" else "I"
+    transparent = image.mode in ("PA", "LA", "RGBA") or "transparency" in image.info
+    return "RGBA" if transparent else "RGB"
+
+
+def _decoded_bytes(image, max_side):
+    """The bytes that decoding an opened image holds at once: its pixels (it is shrunk a band at a time)."""
+    pixels = image.width * image.height
+    held = pixels * BYTES_PER_PIXEL.get(image.mode, 4)
+    if image.format == "TIFF":  # libtiff decodes a whole strip or tile into a buffer of its own first
+        tags = image.tag_v2
+        block_width = tags.get(TIFF_TILE_WIDTH, image.width)
+        block_rows = tags.get(TIFF_TILE_LENGTH, tags.get(TIFF_ROWS_PER_STRIP, image.height))
+        held += min(block_width, image.width) * min(block_rows, image.height) * BYTES_PER_PIXEL.get(image.mode, 4)
+    return held
+
+
+def _reduce(image, max_side):
+    """A loaded image longer than max_side shrunk by the smallest whole factor that fits it, box-averaged.
+
+    A band of rows at a time: converting or premultiplying the whole image first
+    would double what it takes.
+    """
+    factor = math.ceil(max(image.size) / max_side)
+    if factor < 2:
+        return image
+    mode = _working_mode(image)
+    width, height = image.size
+    rows = factor * max(1, REDUCE_BAND_BYTES // (4 * width * factor))  # whole blocks of factor rows
+    reduced = None
+    for top in range(0, height, rows):
+        band = image.crop((0, top, width, min(top + rows, height)))
+        band = (band if mode == band.mode else band.convert(mode)).reduce(factor)
+        if reduced is None:
+            reduced = Image.new(band.mode, (math.ceil(width / factor), math.ceil(height / factor)))
+            reduced.info = dict(image.info)  # EXIF orientation, for exif_transpose
+        reduced.paste(band, (0, top // factor))
+    return reduced
 
 
 def _open_image(data):
@@ -317,6 +407,11 @@ def _uint8_levels(array):
         full = 255.0 if top <= 255 else 65535.0 if top <= 65535 else top
     levels = np.clip(array.astype(np.float64), 0.0, full) * (255.0 / full)
     return (levels + 0.5).astype(np.uint8)
+
+
+def fit_within(image, max_side):
+    """The image with its longer side at most max_side, area-averaged; no side ever shrinks below 1 px."""
+    return _shrink(image, max_side)[0]
 
 
 def _shrink(image, max_side):
@@ -554,6 +649,16 @@ def _group_pieces(pieces):
     return _merge_overlapping(groups, digit_height)
 
 
+def group_boxes(boxes):
+    """Indices of ink boxes (x0, y0, x1, y1) grouped into digits, left to right, as pieces of ink are.
+
+    Strokes use it: each stroke's box is one piece. Boxes too small to be a digit
+    or a part of one are left out.
+    """
+    pieces = [_Piece(x0, y0, x1, y1, [index]) for index, (x0, y0, x1, y1) in enumerate(boxes)]
+    return [sorted(group.labels) for group in _group_pieces(pieces)]
+
+
 def _merge_overlapping(groups, digit_height):
     """Join groups that overlap strongly in x: strokes of one digit drawn apart."""
     groups = sorted(groups, key=lambda group: group.x0)
@@ -727,32 +832,155 @@ def mnist_digit(ink):
 # The whole pipeline
 
 
-def prepare(image):
+def prepare(image, read=None):
     """The digits of one image, split left to right and normalised like MNIST.
 
+    read, when given, is the model: a function from (N, 28, 28, 1) digits to (N, 10)
+    probabilities, and pieces wide enough to hold touching digits are cut where it
+    reads them best; without it they are cut at their thinnest column.
     Raises ImageError for arrays that are not images; an image without digits gives N = 0.
     """
     array = _standard_array(image)
     working, scales = _shrink(array, WORK_SIDE)
     ink, mask = _find_ink(working)
-    digits, boxes = [], []
+    digits, boxes, sizes, doubts = [], [], [], []
     x, y, width, height = cv2.boundingRect(mask)
     if width and height:  # work on the ink's bounding box only
         ink_box, mask_box = ink[y : y + height, x : x + width], mask[y : y + height, x : x + width]
         labels, pieces = _find_pieces(mask_box)
         smallest = max(MIN_DIGIT_PIXELS, MIN_DIGIT_SIDE * min(working.shape[:2]))
         for group in _group_pieces(pieces):
-            for piece, piece_mask in _split_wide(group, _piece_mask(mask_box, labels, group)):
+            group_mask = _piece_mask(mask_box, labels, group)
+            if read is not None and _may_be_several(group):
+                parts, doubtful = _read_cuts(group, group_mask, ink_box, read)
+                if doubtful:
+                    doubts.append(group)
+            else:
+                parts = [(piece, piece_mask, None) for piece, piece_mask in _split_wide(group, group_mask)]
+            for piece, piece_mask, digit in parts:
                 if max(piece.width, piece.height) < smallest:
                     continue
-                crop = ink_box[piece.y0 : piece.y1, piece.x0 : piece.x1] * piece_mask
-                try:
-                    digits.append(mnist_digit(crop))
-                except ValueError:  # a dot, or nothing left of a faint piece
-                    continue
+                if digit is None:
+                    try:
+                        digit = mnist_digit(ink_box[piece.y0 : piece.y1, piece.x0 : piece.x1] * piece_mask)
+                    except ValueError:  # a dot, or nothing left of a faint piece
+                        continue
+                digits.append(digit)
+                sizes.append((piece.width, piece.height))
                 boxes.append(_input_box(piece, (x, y), scales, array.shape))
     stacked = np.stack(digits)[..., None] if digits else np.zeros((0, MNIST_SIZE, MNIST_SIZE, 1), np.float32)
-    return Prepared(digits=stacked, boxes=tuple(boxes), ink_levels=ink)
+    doubt = "cuts" if doubts else ("small" if has_small_digit(sizes) else None)
+    return Prepared(digits=stacked, boxes=tuple(boxes), ink_levels=ink, doubt=doubt)
+
+
+def has_small_digit(sizes):
+    """Whether any of several digits' (width, height) is tiny beside the tallest: a lost stroke, or a speck."""
+    if len(sizes) < 2:
+        return False
+    tallest = max(height for _, height in sizes)
+    return any(max(width, height) < SMALL_DIGIT * tallest for width, height in sizes)
+
+
+def _may_be_several(piece):
+    """A single piece wide enough to hold touching digits (groups of pieces were joined on purpose)."""
+    return len(piece.labels) == 1 and piece.width > READ_SPLIT_ASPECT * piece.height
+
+
+def _candidate_cuts(mask, stroke_width):
+    """Columns where touching digits may meet: the thinnest column of each run of thin, loop-free columns."""
+    column_ink = mask.sum(axis=0)
+    runs = mask[0] + np.count_nonzero(mask[1:] > mask[:-1], axis=0)
+    thin = (column_ink <= CUT_STROKES * stroke_width) & (runs <= CUT_RUNS)
+    crossing = (column_ink <= CROSSING_STROKES * stroke_width) & (runs == 1)
+    can_cut = (thin | crossing) & ~_hole_columns(mask)
+    edge = max(1, round(stroke_width))
+    can_cut[:edge] = can_cut[-edge:] = False
+    cost = column_ink * runs
+    cuts, start = [], None
+    for column, allowed in enumerate(np.append(can_cut, False)):
+        if allowed and start is None:
+            start = column
+        elif not allowed and start is not None:
+            cuts.append(start + int(np.argmin(cost[start:column])))
+            start = None
+    cuts = sorted(cuts, key=lambda column: cost[column])[:MAX_CUTS]
+    return sorted(cuts)
+
+
+def _read_cuts(piece, mask, ink_box, read):
+    """A wide piece cut where the model reads it best: [(box, mask, digit)], and whether that is doubtful.
+
+    Every span between two candidate cuts is normalised and read in one batch;
+    dynamic programming finds the cuts whose digits' confidences multiply to the
+    most, each cut costing CUT_PENALTY. Spans too short to be a digit are ruled out.
+    """
+    stroke_width = _stroke_width(cv2.copyMakeBorder(mask, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0))[0]
+    bounds = [0, *_candidate_cuts(mask, stroke_width), piece.width]
+    spans, images = {}, []
+    for start in range(len(bounds) - 1):
+        for end in range(start + 1, len(bounds)):
+            span_mask = mask[:, bounds[start] : bounds[end]]
+            rows = np.flatnonzero(span_mask.any(axis=1))
+            if rows.size == 0 or rows[-1] + 1 - rows[0] < PART_HEIGHT * piece.height:
+                continue  # a tail or a flag, not a digit
+            top, bottom = int(rows[0]), int(rows[-1]) + 1
+            box = _Piece(piece.x0 + bounds[start], piece.y0 + top, piece.x0 + bounds[end], piece.y0 + bottom,
+                         piece.labels)
+            crop = ink_box[box.y0 : box.y1, box.x0 : box.x1] * span_mask[top:bottom]
+            try:
+                images.append(mnist_digit(crop))
+            except ValueError:
+                continue
+            spans[start, end] = (len(images) - 1, box, span_mask[top:bottom])
+    if (0, len(bounds) - 1) not in spans or len(bounds) == 2:
+        return [(piece, mask, None)], False
+    confidences = read(np.stack(images)[..., None]).max(axis=1)
+    chosen, margin = best_partition(
+        len(bounds) - 1, {span: float(confidences[index]) for span, (index, _, _) in spans.items()},
+        lambda position, cut: CUT_PENALTY if cut else 0.0,
+    )
+    doubtful = margin < DOUBT_MARGIN
+    parts = []
+    for span in chosen:
+        index, box, span_mask = spans[span]
+        parts.append((box, span_mask, images[index]))
+    return parts, doubtful
+
+
+def best_partition(count, confidences, boundary_cost):
+    """The split of units 0..count-1 into consecutive spans whose reading is most probable.
+
+    confidences: {(start, end): the model's top probability for units start..end-1
+    read as one digit}; spans not in it cannot be a digit. boundary_cost(position,
+    cut): the log cost of cutting (or not) between units position - 1 and position.
+    Returns the chosen spans, left to right, and the margin: how much less likely
+    (as a log ratio) the best reading with another number of digits is (inf when none).
+    """
+    # best[end][digits]: (log score of units 0..end-1 read as that many digits, where the last span starts)
+    best = [dict() for _ in range(count + 1)]
+    best[0][0] = (0.0, None)
+    for end in range(1, count + 1):
+        for start in range(end):
+            if (start, end) not in confidences:
+                continue
+            gain = math.log(max(confidences[start, end], 1e-9))
+            gain += sum(boundary_cost(position, False) for position in range(start + 1, end))
+            gain += boundary_cost(start, True) if start else 0.0
+            for digits, (score, _) in best[start].items():
+                if score + gain > best[end].get(digits + 1, (-math.inf, None))[0]:
+                    best[end][digits + 1] = (score + gain, start)
+    final = best[count]
+    if not final:
+        return [(0, count)], 0.0
+    digits = max(final, key=lambda number: final[number][0])
+    others = [score for number, (score, _) in final.items() if number != digits]
+    margin = final[digits][0] - max(others) if others else math.inf
+    chosen, end = [], count
+    while end > 0:
+        start = best[end][digits][1]
+        chosen.append((start, end))
+        end, digits = start, digits - 1
+    return chosen[::-1], margin
 
 
 def _input_box(piece, offset, scales, input_shape):

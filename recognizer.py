@@ -2,6 +2,7 @@
 
     recognizer = Recognizer()                 # loads the model once
     result = recognizer.recognize(image)      # RGBA canvas array, photo array or file bytes
+    result = recognizer.recognize_strokes(stroke_json)   # a stroke file, or strokes.Drawing
     result.text, result.confidence, result.digits[0].probabilities
 
 Inference runs on digit_model.onnx with ONNX Runtime (about 0.1 ms per digit, no
@@ -9,14 +10,19 @@ TensorFlow import). That file is exported from digit_model.keras, the source of
 truth, by `python export.py`; when it is missing or stale the Keras model is used.
 """
 
+import contextlib
 import hashlib
 import os
+import sys
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+import online
 import preprocessing
+import strokes
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_MODEL = HERE / "digit_model.keras"
@@ -24,6 +30,9 @@ DEFAULT_MODEL = HERE / "digit_model.keras"
 # user to redraw instead of showing it as a result.
 UNCERTAIN_BELOW = 0.80
 HASH_METADATA_KEY = "source_sha256"  # stored in the ONNX file: which .keras it came from
+DEFAULT_ONLINE_MODEL = HERE / "online_model.keras"  # the pen-path model (train_online.py), used through its ONNX export
+MODEL_VARIABLE = "DIGIT_MODEL"  # names another model file, for the app and the command line alike
+KERAS_MEMBERS = {"config.json", "model.weights.h5"}  # every .keras zip archive holds these
 
 
 class ModelError(RuntimeError):
@@ -59,6 +68,14 @@ class Recognition:
     """Everything read from one input, digits left to right."""
 
     digits: tuple  # of DigitResult
+    # What told the digits apart: "strokes" when the pen's strokes were given (they win over
+    # the pixels: each stroke is known whole, so touching digits come apart exactly), else "pixels".
+    split_by: str = "pixels"
+    # The views that read the digits: ("image",), or ("image", "online") when the pen's path was read too.
+    views: tuple = ("image",)
+    # Why the digits found may not be the digits written: "cuts" (touching digits, the
+    # count or the cuts are doubtful) or "small" (a piece much smaller than the rest).
+    doubt: str = None
 
     @property
     def text(self):
@@ -74,13 +91,19 @@ class Recognition:
         """'empty' (nothing to read), 'uncertain' (some digit is a guess) or 'ok'."""
         if not self.digits:
             return "empty"
-        return "uncertain" if any(digit.uncertain for digit in self.digits) else "ok"
+        return "uncertain" if self.doubt or any(digit.uncertain for digit in self.digits) else "ok"
 
     @property
     def message(self):
         """One friendly sentence for people."""
         if self.status == "empty":
             return "Nothing to read: draw a digit or upload a picture of one."
+        if self.doubt == "cuts":
+            return (f"Read {self.text}, but the digits touch and may be cut in the wrong places: "
+                    "leave a little space between digits.")
+        if self.doubt == "small":
+            return (f"Read {self.text}, but one mark is much smaller than the other digits: "
+                    "write every digit at about the same size, or clear stray marks.")
         if self.status == "uncertain":
             unsure = [str(index + 1) for index, digit in enumerate(self.digits) if digit.uncertain]
             where = "this digit" if len(self.digits) == 1 else f"digit {', '.join(unsure)}"
@@ -93,6 +116,9 @@ class Recognition:
             "confidence": round(self.confidence, 6),
             "status": self.status,
             "message": self.message,
+            "split_by": self.split_by,
+            "views": list(self.views),
+            "doubt": self.doubt,
             "digits": [digit.to_dict() for digit in self.digits],
         }
 
@@ -135,12 +161,27 @@ class KerasBackend:
 
     def __init__(self, model_path):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        import keras
+        with _native_stderr_silenced():  # TensorFlow's start-up lines would bury the messages that matter
+            import keras
 
-        self.model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
+            self.model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
 
     def __call__(self, batch):
         return np.asarray(self.model(batch, training=False))
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """File descriptor 2 sent to /dev/null for a while: TensorFlow's C++ code logs there before any setting applies."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as sink:
+            os.dup2(sink.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _load_current_export(model_path):
@@ -158,28 +199,59 @@ def _load_current_export(model_path):
     return backend, None
 
 
+def configured_model_path():
+    """The model file: $DIGIT_MODEL when it is set, else digit_model.keras beside this file."""
+    return Path(os.environ.get(MODEL_VARIABLE) or DEFAULT_MODEL)
+
+
+def how_to_fix(model_path):
+    """How to get a working model at model_path, or where else to get one; says when $DIGIT_MODEL chose it."""
+    model_path = Path(model_path)
+    if model_path.resolve() == DEFAULT_MODEL.resolve():
+        return ("Restore it with `git checkout -- digit_model.keras digit_model.onnx` "
+                "or retrain it with `python train.py`.")
+    chosen = os.environ.get(MODEL_VARIABLE)
+    source = f"${MODEL_VARIABLE} names {model_path}" if chosen and Path(chosen) == model_path else f"{model_path} was asked for"
+    return (f"{source}: write a model there with `python train.py --output {model_path}` "
+            f"(then `python export.py --model {model_path}`), or use another model file "
+            f"(without ${MODEL_VARIABLE} or --model, the committed digit_model.keras).")
+
+
+def _check_keras_archive(model_path):
+    """ModelError unless the .keras file is a complete zip archive: a truncated copy fails here, before TensorFlow."""
+    try:
+        with zipfile.ZipFile(model_path) as archive:
+            missing = sorted(KERAS_MEMBERS - set(archive.namelist()))
+            damaged = archive.testzip()  # the first member whose checksum fails, or None
+    except (zipfile.BadZipFile, EOFError):  # a cut-off zip has lost its index, at the end
+        problem = "not a complete zip archive, as every .keras file is"
+    else:
+        problem = (f"{', '.join(missing)} missing from the archive" if missing
+                   else f"{damaged} fails its checksum" if damaged else None)
+    if problem:
+        raise ModelError(f"The model file {model_path} is damaged or truncated "
+                         f"({model_path.stat().st_size:,} bytes: {problem}). {how_to_fix(model_path)}")
+
+
 def _load_keras(model_path):
     """The Keras backend, or ModelError saying how to get a loadable model."""
+    _check_keras_archive(model_path)
     try:
         return KerasBackend(model_path)
     except Exception as error:
         raise ModelError(
             f"The model file {model_path} could not be loaded ({type(error).__name__}: {error}). "
-            "Restore it with `git checkout -- digit_model.keras` or retrain with `python train.py`."
+            f"{how_to_fix(model_path)}"
         ) from error
 
 
 class Recognizer:
     """Loads the model once; recognises single images or many in batches."""
 
-    def __init__(self, model_path=DEFAULT_MODEL, backend="auto", batch_size=512):
+    def __init__(self, model_path=DEFAULT_MODEL, backend="auto", batch_size=512, online_model=DEFAULT_ONLINE_MODEL):
         model_path = Path(model_path)
         if not model_path.is_file():
-            raise ModelError(
-                f"The model file {model_path} is missing. Train it with "
-                "`python train.py --data-dir PATH_TO_MNIST` (about 15 minutes on 2 CPU cores), "
-                "or restore it with `git checkout -- digit_model.keras`."
-            )
+            raise ModelError(f"The model file {model_path} is missing. {how_to_fix(model_path)}")
         self.model_path = model_path
         self.batch_size = batch_size
         if backend not in ("auto", "onnx", "keras"):
@@ -193,6 +265,7 @@ class Recognizer:
         if self.fallback_reason:
             self._infer = _load_keras(model_path)
         self.backend_name = "keras" if self.fallback_reason else "onnx"
+        self._online, self.online_weight, self.online_unavailable = _load_online(online_model)
 
     def probabilities(self, digits):
         """(N, 10) probabilities for a float32 (N, 28, 28, 1) batch in [0, 1]."""
@@ -207,6 +280,36 @@ class Recognizer:
         ]
         return np.concatenate(chunks)
 
+    def online_probabilities(self, digit_strokes):
+        """(N, 10) probabilities of the online model for N digits' strokes (lists of (K, 2) arrays)."""
+        if self._online is None:
+            raise ModelError(f"the online model is not available: {self.online_unavailable}")
+        if not digit_strokes:
+            return np.zeros((0, 10), np.float32)
+        return self._online(np.stack([online.trajectory_features(strokes_) for strokes_ in digit_strokes]))
+
+    def stroke_probabilities(self, digits, digit_strokes):
+        """(N, 10) probabilities of N digits whose strokes are known: both views combined when the online model is there."""
+        probabilities = self.probabilities(digits)
+        if self._online is None or not len(digits):
+            return probabilities
+        return online.combine(probabilities, self.online_probabilities(digit_strokes), self.online_weight)
+
+    def _with_online_view(self, prepared, probabilities):
+        """The image probabilities combined with the online model's wherever a digit's strokes are known."""
+        rows, digit_strokes, start = [], [], 0
+        for item in prepared:
+            if item.digit_strokes is not None:
+                rows.extend(range(start, start + len(item.digits)))
+                digit_strokes.extend(item.digit_strokes)
+            start += len(item.digits)
+        if not rows:
+            return probabilities
+        combined = probabilities.copy()
+        combined[rows] = online.combine(probabilities[rows], self.online_probabilities(digit_strokes),
+                                        self.online_weight)
+        return combined
+
     def recognize(self, image):
         """A Recognition of one image: an RGBA/RGB/grey array or encoded file bytes.
 
@@ -214,9 +317,17 @@ class Recognizer:
         """
         return self.recognize_many([image])[0]
 
+    def recognize_strokes(self, drawing):
+        """A Recognition of a drawing's strokes: a strokes.Drawing, a stroke file's text or bytes, or its dict.
+
+        Raises strokes.StrokeError for a stroke file that cannot be read.
+        """
+        return self.recognize_many([drawing if isinstance(drawing, strokes.Drawing) else strokes.parse_drawing(drawing)])[0]
+
     def recognize_many(self, images):
-        """Recognitions of many images, with one model call per batch of digits."""
-        return self.recognize_prepared([_prepare(image) for image in images])
+        """Recognitions of many images (arrays, file bytes or strokes.Drawing), one model call per batch of digits."""
+        return self.recognize_prepared(
+            [_prepare(image, self.probabilities, self.stroke_probabilities) for image in images])
 
     def recognize_prepared(self, prepared):
         """Recognitions of preprocessing.prepare() outputs, batched through the model."""
@@ -224,6 +335,8 @@ class Recognizer:
         probabilities = self.probabilities(
             np.concatenate(all_digits) if all_digits else np.zeros((0, 28, 28, 1), np.float32)
         )
+        if self._online is not None:
+            probabilities = self._with_online_view(prepared, probabilities)
         results, start = [], 0
         for item in prepared:
             count = len(item.digits)
@@ -231,16 +344,44 @@ class Recognizer:
                 _digit_result(row, box, image)
                 for row, box, image in zip(probabilities[start : start + count], item.boxes, item.digits)
             )
-            results.append(Recognition(digits))
+            views = ("image", "online") if item.digit_strokes is not None and self._online is not None else ("image",)
+            results.append(Recognition(digits, split_by=item.split_by, views=views, doubt=item.doubt))
             start += count
         return results
 
 
-def _prepare(image):
-    """prepare() of an array, or of file bytes with boxes in the file's pixels."""
+def _load_online(model_path):
+    """(ONNX backend, image weight, None) of the online model, or (None, None, why not) when it cannot be used.
+
+    Only its current ONNX export is used: loading TensorFlow for it would cost seconds,
+    and without it every answer is still the image model's.
+    """
+    if model_path is None:
+        return None, None, "not asked for"
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        return None, None, f"{model_path.name} is missing (train it with `python train_online.py`)"
+    backend, reason = _load_current_export(model_path)
+    if reason:
+        return None, None, f"{reason}: run `python export.py --model {model_path.name}`"
+    try:
+        import json
+
+        weight = float(json.loads(metrics_path_for(model_path).read_text())["image_weight"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        return None, None, f"its metrics file has no combining weight ({type(error).__name__})"
+    if not 0.0 <= weight <= 1.0:
+        return None, None, f"its combining weight {weight} is not between 0 and 1"
+    return backend, weight, None
+
+
+def _prepare(image, read, read_strokes):
+    """prepare() of an array, of file bytes with boxes in the file's pixels, or of a strokes.Drawing."""
+    if isinstance(image, strokes.Drawing):
+        return strokes.prepare_drawing(image, read_strokes)
     if isinstance(image, (bytes, bytearray, memoryview)):
-        return preprocessing.prepare_file(bytes(image))
-    return preprocessing.prepare(image)
+        return preprocessing.prepare_file(bytes(image), read)
+    return preprocessing.prepare(image, read)
 
 
 def _digit_result(probabilities, box, image):

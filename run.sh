@@ -2,7 +2,8 @@
 # Set up everything on a fresh machine and run the app or the tests.
 #
 #   ./run.sh app     # virtual environment + packages, then the app on http://localhost:8501
-#   ./run.sh test    # the same plus Chromium for the browser tests, then the whole test suite
+#   ./run.sh test    # the same plus Chromium and nginx for the browser and deployment tests, then the test suite
+#   ./run.sh serve N # N app processes behind nginx on http://127.0.0.1:8080 (deploy/serve.py --help)
 #
 # MNIST is read from $MNIST_DIR, default ../shared/data/mnist beside this folder.
 set -euo pipefail
@@ -11,7 +12,7 @@ cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}
 VENV=.venv
 
-usage() { echo "usage: ./run.sh app|test [extra arguments for streamlit or pytest]" >&2; exit 2; }
+usage() { echo "usage: ./run.sh app|test|serve [extra arguments for streamlit, pytest or deploy/serve.py]" >&2; exit 2; }
 
 ensure_venv() {
     # $1: the requirements file; reinstalls only when it changed since the last install.
@@ -40,6 +41,16 @@ ensure_chromium() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
 }
 
+ensure_nginx() {
+    # The deployment runs Debian's nginx with its stream and njs modules, as an ordinary process (deploy/serve.py).
+    if [ -x /usr/sbin/nginx ] && [ -e /usr/lib/nginx/modules/ngx_stream_js_module.so ]; then return; fi
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "installing Debian's nginx for the deployment ..."
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nginx libnginx-mod-stream libnginx-mod-stream-js >/dev/null
+}
+
 command=${1:-}
 [ $# -gt 0 ] && shift
 case "$command" in
@@ -50,8 +61,14 @@ case "$command" in
     test)
         ensure_venv requirements-dev.txt
         ensure_chromium
+        ensure_nginx
         export MNIST_DIR=${MNIST_DIR:-$(cd .. && pwd)/shared/data/mnist}
         exec "$VENV/bin/python" -m pytest "$@"
+        ;;
+    serve)
+        ensure_venv requirements.txt
+        ensure_nginx
+        exec "$VENV/bin/python" deploy/serve.py "$@"
         ;;
     *) usage ;;
 esac

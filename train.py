@@ -4,6 +4,7 @@
     python train.py --data-dir ../shared/data                 # the folder holding mnist/, unipen/, cvl/
     python train.py --quick --output /tmp/quick.keras         # a few thousand images, one short epoch
     DIGIT_DATA_DIR=../shared/data python train.py --epochs 5
+    python train.py --recipe tutorial                         # the tutorial model of the app's comparison
 
 Every source is turned into exactly what the app gives the model: UNIPEN's pen
 trajectories are drawn as the canvas draws them (round brush, random size, place
@@ -110,6 +111,11 @@ QUICK_BATCH_NORM_MOMENTUM = 0.9  # 0.99 would not settle in a quick run's 32 ste
 QUICK_EMA_MOMENTUM = 0.0  # 32 steps are too few to average: a quick run keeps its last weights
 QUICK_OUTPUT = Path("build/quick/digit_model.keras")
 
+# The tutorial recipe (--recipe tutorial): what most tutorials build, for the app's model comparison.
+TUTORIAL_OUTPUT = Path("tutorial_model.keras")
+TUTORIAL_EPOCHS = 5  # what the classic tutorials train for; MNIST test accuracy has levelled off by then
+TUTORIAL_FILTERS = 32  # one 3x3 convolution of 32 filters, as in the Keras and TensorFlow tutorials
+
 
 def build_model(dropout=DROPOUT, batch_norm_momentum=BATCH_NORM_MOMENTUM):
     """The CNN: four convolutions with batch norm and two max-poolings, then dropout and a softmax."""
@@ -135,6 +141,20 @@ def build_model(dropout=DROPOUT, batch_norm_momentum=BATCH_NORM_MOMENTUM):
             layers.Dense(10, activation="softmax"),
         ],
         name="digit_cnn",
+    )
+
+
+def build_tutorial_model():
+    """The classic tutorial CNN: one 3x3 convolution, one max-pooling and a softmax."""
+    return keras.Sequential(
+        [
+            keras.Input(shape=(MNIST_SIZE, MNIST_SIZE, 1)),
+            layers.Conv2D(TUTORIAL_FILTERS, 3, activation="relu"),  # 26x26
+            layers.MaxPooling2D(),  # 13x13
+            layers.Flatten(),
+            layers.Dense(10, activation="softmax"),
+        ],
+        name="tutorial_cnn",
     )
 
 
@@ -451,6 +471,61 @@ def save_figures(history, confusion, reports_dir):
     return [curves_path, confusion_path]
 
 
+def train_tutorial(args):
+    """The tutorial recipe: MNIST as it is, no augmentation, Adam; writes the model and its metrics JSON."""
+    try:
+        (images, labels), (test_images, test_labels) = datasets.load_mnist(datasets.mnist_folder(args.data_dir),
+                                                                           download=args.download)
+    except datasets.DataError as error:
+        raise SystemExit(f"error: {error}") from None
+    validation_size = QUICK_VALIDATION_SIZE if args.quick else VALIDATION_SIZE
+    (images, labels), (validation_images, validation_labels) = split_validation(images, labels, validation_size,
+                                                                                args.seed)
+    if args.quick:
+        images, labels = images[:QUICK_TRAIN_SIZE], labels[:QUICK_TRAIN_SIZE]
+    model = build_tutorial_model()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    print(f"training the tutorial recipe on {len(images)} MNIST images, {args.epochs} epoch(s), "
+          f"{model.count_params():,} parameters", flush=True)
+    started = time.perf_counter()
+    fitted = model.fit(to_model_input(images), labels, batch_size=args.batch_size, epochs=args.epochs,
+                       validation_data=(to_model_input(validation_images), validation_labels), verbose=args.verbose)
+    training_seconds = time.perf_counter() - started
+    probabilities = model.predict(to_model_input(test_images), batch_size=1000, verbose=0)
+    test_metrics = classification_metrics(test_labels, probabilities.argmax(axis=1))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    shipped = build_tutorial_model()  # without the optimizer state, as the shipped model is saved
+    shipped.set_weights(model.get_weights())
+    shipped.save(args.output)
+    history = {key: [round(float(value), 5) for value in values] for key, values in fitted.history.items()}
+    metrics = {
+        "recipe": "tutorial",
+        "input": "the whole canvas in grey, resized to 28x28 (comparison.plain_resize)",
+        "model_file": args.output.name,
+        "model_file_bytes": args.output.stat().st_size,
+        "parameters": int(model.count_params()),
+        "mnist_test": test_metrics,
+        "validation": {"mnist": {"accuracy": history["val_accuracy"][-1], "digits": len(validation_labels),
+                                 "writers": None}},
+        "validation_accuracy": history["val_accuracy"][-1],
+        "best_epoch": args.epochs,  # tutorials keep the last epoch
+        "epochs_run": args.epochs,
+        "training_seconds": round(training_seconds, 1),
+        "training_images": len(images),
+        "quick_mode": args.quick,
+        "seed": args.seed,
+        "cpu_count": os.cpu_count(),
+        "keras_version": keras.__version__,
+        "history": history,
+        "figures": [],
+    }
+    metrics_path = metrics_path_for(args.output)
+    metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
+    print(f"MNIST test accuracy {test_metrics['accuracy']:.4%} ({test_metrics['errors']} errors), trained in "
+          f"{training_seconds:.0f} s; wrote {args.output} ({metrics['model_file_bytes'] / 1e3:.0f} kB) and {metrics_path}")
+    return metrics
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
@@ -464,7 +539,11 @@ def parse_args(argv=None):
                         help=f"model file to write (default: digit_model.keras, or {QUICK_OUTPUT} with --quick)")
     parser.add_argument("--reports-dir", type=Path, default=None,
                         help="folder for the PNG figures (default: reports/ beside the model)")
-    parser.add_argument("--epochs", type=int, default=EPOCHS, help="maximum number of epochs")
+    parser.add_argument("--recipe", choices=("shipped", "tutorial"), default="shipped",
+                        help="shipped: this app's model; tutorial: the classic one-convolution recipe on MNIST as it "
+                             f"is, for the app's model comparison (default output {TUTORIAL_OUTPUT})")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help=f"maximum number of epochs (default: {EPOCHS}, or {TUTORIAL_EPOCHS} for the tutorial recipe)")
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--quick", action="store_true",
@@ -473,8 +552,12 @@ def parse_args(argv=None):
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
                         help="0 silent, 1 progress bar, 2 one line per epoch")
     args = parser.parse_args(argv)
+    if args.epochs is None:
+        args.epochs = TUTORIAL_EPOCHS if args.recipe == "tutorial" else EPOCHS
     if args.epochs < 1 or args.batch_size < 1:
         parser.error("--epochs and --batch-size must be at least 1")
+    if args.output is None and args.recipe == "tutorial":
+        args.output = QUICK_OUTPUT.with_name(TUTORIAL_OUTPUT.name) if args.quick else TUTORIAL_OUTPUT
     if args.output is None:
         args.output = QUICK_OUTPUT if args.quick else Path("digit_model.keras")
     if args.reports_dir is None:
@@ -518,6 +601,8 @@ def load_sources(args):
 def main(argv=None):
     args = parse_args(argv)
     keras.utils.set_random_seed(args.seed)
+    if args.recipe == "tutorial":
+        return train_tutorial(args)
     unipen, cvl, (train_images, train_labels), mnist_validation, test, indices, writers = load_sources(args)
     test_images, test_labels = test
     (unipen_train, unipen_validation), (cvl_train, cvl_validation) = indices["unipen"], indices["cvl"]

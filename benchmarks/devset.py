@@ -26,6 +26,7 @@ import numpy as np
 import datasets
 import strokes as pen
 from benchmarks import save_results
+from comparison import plain_resize
 from preprocessing import MNIST_SIZE
 from recognizer import DEFAULT_MODEL, ModelError, Recognizer
 from strokes import BRUSH, CANVAS_SIZE, EDGE_MARGIN, FORMS, HEIGHT_FRACTION, SUBPIXEL_BITS, canvas_form
@@ -49,6 +50,8 @@ DIGIT_SIZE_VARIATION = 0.08  # neighbouring digits differ in height by up to thi
 BASELINE_JITTER = 0.06  # of the digit height: people do not write on a ruled line
 GAP_FRACTION = (0.05, 0.35)  # gap between neighbouring digits, of the digit height
 TOUCH_PROBABILITY = 0.05  # a gap closes to nothing or a slight overlap of the digits' boxes
+TOUCHING_GAP = (-8, 0)  # px between neighbouring digits' inked boxes: touching or overlapping
+CLOSE_GAP = (0, 4)  # px: nearly touching, as quick writers leave them
 NUMBER_MARGIN = 20  # px, least space between the outer digits and the canvas edge
 
 PHOTO_SIDE = (240, 480)  # px, each side of a cropped photo
@@ -216,14 +219,24 @@ def make_number(images, rng, form="transparent", touch_probability=TOUCH_PROBABI
     return canvas_form(ink, form)
 
 
-def make_pen_digit(sample_strokes, rng, form="transparent"):
-    """An RGBA 280x280 canvas of one pen sample's own strokes, drawn as the app's canvas draws them."""
+def make_pen_digit(sample_strokes, rng, form="transparent", as_strokes=False):
+    """An RGBA 280x280 canvas of one pen sample's own strokes, drawn as the app's canvas draws them.
+
+    With as_strokes, the strokes.Drawing the canvas would report instead.
+    """
     placed, brush = pen.place_strokes(sample_strokes, rng)
-    return canvas_form(pen.draw_strokes(placed, CANVAS_SIZE, brush), form)
+    drawing = pen.Drawing(float(CANVAS_SIZE[1]), float(CANVAS_SIZE[0]), float(brush), tuple(placed))
+    return drawing if as_strokes else drawing_canvas(drawing, form)
 
 
-def make_pen_number(samples, rng, form="transparent", touch_probability=TOUCH_PROBABILITY):
-    """An RGBA canvas (280 high, 560 or wider) with one writer's pen samples side by side, left to right."""
+def make_pen_number(samples, rng, form="transparent", touch_probability=TOUCH_PROBABILITY, gap_px=None,
+                    as_strokes=False):
+    """One writer's pen samples side by side on a canvas (280 high, 560 or wider), left to right.
+
+    gap_px: a (low, high) range of pixels between neighbouring digits' inked boxes
+    (negative: they overlap), instead of the usual spacing. Returns the RGBA canvas,
+    or with as_strokes the strokes.Drawing the canvas would report.
+    """
     canvas_height, canvas_width = NUMBER_CANVAS_SIZE
     brush = int(rng.integers(NUMBER_BRUSH[0], NUMBER_BRUSH[1] + 1))
     base_height = rng.uniform(*NUMBER_HEIGHT_FRACTION) * canvas_height
@@ -234,7 +247,9 @@ def make_pen_number(samples, rng, form="transparent", touch_probability=TOUCH_PR
         scale = (drawn_height - brush) / max(height, width / 4, 1e-6)
         drawn_width, drawn_height = width * scale + brush, height * scale + brush
         if index > 0:
-            if rng.random() < touch_probability:
+            if gap_px is not None:
+                cursor += rng.uniform(*gap_px)
+            elif rng.random() < touch_probability:
                 cursor -= rng.uniform(0, 0.15) * brush
             else:
                 cursor += rng.uniform(*GAP_FRACTION) * base_height
@@ -249,10 +264,15 @@ def make_pen_number(samples, rng, form="transparent", touch_probability=TOUCH_PR
     lowest_bottom = max(bottom for _, _, bottom in placed)
     baseline = rng.uniform(NUMBER_MARGIN - highest_top, canvas_height - NUMBER_MARGIN - lowest_bottom)
     shift = np.array([left, baseline])
-    ink = np.zeros((canvas_height, canvas_width), dtype=np.uint8)
-    for sample_strokes, _, _ in placed:
-        pen.draw_strokes([stroke + shift for stroke in sample_strokes], ink.shape, brush, ink)
-    return canvas_form(ink, form)
+    drawing = pen.Drawing(float(canvas_width), float(canvas_height), float(brush),
+                          tuple(stroke + shift for sample_strokes, _, _ in placed for stroke in sample_strokes))
+    return drawing if as_strokes else drawing_canvas(drawing, form)
+
+
+def drawing_canvas(drawing, form="transparent"):
+    """The RGBA canvas of a strokes.Drawing, as streamlit-drawable-canvas would return it."""
+    size = (round(drawing.height), round(drawing.width))
+    return canvas_form(pen.draw_strokes(drawing.strokes, size, drawing.brush), form)
 
 
 def make_photo(image, rng, inverted=False):
@@ -278,19 +298,8 @@ def make_photo(image, rng, inverted=False):
     return cv2.imdecode(encoded, cv2.IMREAD_COLOR)[..., ::-1].copy()
 
 
-def seeds_way(image):
-    """The seeds' model input: the whole image in grey, resized to 28x28, ink made white on black."""
-    image = np.asarray(image, dtype=np.float32)
-    if image.ndim == 3 and image.shape[2] == 4:
-        # Transparent pixels show the white page behind the canvas; a plain RGBA-to-grey
-        # conversion would drop the alpha and see the default canvas as blank.
-        alpha = image[..., 3:] / 255
-        image = image[..., :3] * alpha + 255 * (1 - alpha)
-    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
-    small = cv2.resize(grey, (MNIST_SIZE, MNIST_SIZE), interpolation=cv2.INTER_AREA) / 255
-    if np.median(grey) > 127:  # a light background: the seeds inverted to get MNIST's white ink
-        small = 1 - small
-    return small[..., None].astype(np.float32)
+# The seeds' way is the tutorial recipe's input path; the app's model comparison reads drawings with it too.
+seeds_way = plain_resize
 
 
 # Not digits: letters in the letter shapes no digit has, and smooth random scribbles. The right
@@ -348,8 +357,22 @@ CONDITIONS = {
                            lambda samples, rng: make_pen_digit(samples[0], rng, "white_on_black")),
     "pen black on white": ("UNIPEN validation writers' strokes, black on white, brush 8-32 px", "pen",
                            lambda samples, rng: make_pen_digit(samples[0], rng, "black_on_white")),
+    "pen strokes": ("UNIPEN validation writers' single digits read from their strokes (the canvas's json_data)", "pen",
+                    lambda samples, rng: make_pen_digit(samples[0], rng, as_strokes=True)),
     "pen numbers": ("2-6 digits by one UNIPEN validation writer on a 560 px wide canvas, brush 8-24 px", "pen",
                     lambda samples, rng: make_pen_number(samples, rng)),
+    "pen numbers, strokes": ("the same numbers read from their strokes (the canvas's json_data)", "pen",
+                             lambda samples, rng: make_pen_number(samples, rng, as_strokes=True)),
+    "pen numbers close, strokes": ("as pen numbers, 0-4 px between inked boxes, read from the strokes", "pen",
+                                   lambda samples, rng: make_pen_number(samples, rng, gap_px=CLOSE_GAP,
+                                                                        as_strokes=True)),
+    "pen numbers close, pixels": ("the same drawings as pixels (a PNG or an upload)", "pen",
+                                  lambda samples, rng: make_pen_number(samples, rng, gap_px=CLOSE_GAP)),
+    "pen numbers touching, strokes": ("as pen numbers, -8-0 px between inked boxes, read from the strokes", "pen",
+                                      lambda samples, rng: make_pen_number(samples, rng, gap_px=TOUCHING_GAP,
+                                                                           as_strokes=True)),
+    "pen numbers touching, pixels": ("the same drawings as pixels (a PNG or an upload)", "pen",
+                                     lambda samples, rng: make_pen_number(samples, rng, gap_px=TOUCHING_GAP)),
     "not digits": ("letters and scribbles on the canvas; right = answered 'uncertain' or 'empty'", None,
                    lambda images, rng: make_non_digit(rng)),
 }
@@ -373,9 +396,11 @@ def load_pen_writers(data_root=None):
 
 def condition_samples(name, images, labels, count, seed, pen_writers=None):
     """count (input, text) pairs of one condition; the same seed gives the same pairs."""
-    rng = np.random.default_rng([seed, list(CONDITIONS).index(name)])
+    # Strokes and pixels of one kind of number share their seed: the very same drawings.
+    twin = "pen numbers" if name == "pen numbers, strokes" else name.replace(", strokes", ", pixels")
+    rng = np.random.default_rng([seed, list(CONDITIONS).index(twin)])
     _, source, make = CONDITIONS[name]
-    is_number = name.endswith("numbers")
+    is_number = "numbers" in name
     samples = []
     for _ in range(count):
         length = int(rng.integers(NUMBER_DIGITS[0], NUMBER_DIGITS[1] + 1)) if is_number else 1
@@ -396,13 +421,14 @@ def condition_samples(name, images, labels, count, seed, pen_writers=None):
 
 def evaluate(recognizer, samples):
     """Shares of right, uncertain and empty answers, ours and the seeds' way, on (input, text) pairs."""
-    ours_right = ours_uncertain = ours_empty = right_when_ok = ok = 0
+    ours_right = ours_uncertain = ours_empty = right_when_ok = ok = several = 0
     seeds_right = 0
     for start in range(0, len(samples), RECOGNIZE_CHUNK):
         chunk = samples[start : start + RECOGNIZE_CHUNK]
         results = recognizer.recognize_many([image for image, _ in chunk])
-        seeds_digits = recognizer.probabilities(np.stack([seeds_way(image) for image, _ in chunk])).argmax(axis=1)
+        seeds_digits = recognizer.probabilities(np.stack([seeds_way(as_picture(image)) for image, _ in chunk])).argmax(axis=1)
         for result, seeds_digit, (_, text) in zip(results, seeds_digits, chunk):
+            several += len(text) == 1 and len(result.digits) > 1
             # For a non-digit (text ''), the right answer is not to claim a digit.
             ours_right += result.status != "ok" if text == "" else result.text == text
             ours_uncertain += result.status == "uncertain"
@@ -420,7 +446,14 @@ def evaluate(recognizer, samples):
         "ours_uncertain": ours_uncertain / count,
         "ours_empty": ours_empty / count,
         "ours_accuracy_when_ok": right_when_ok / ok if ok else None,
+        # Single digits read as two or more: over-segmentation (None for numbers and non-digits).
+        "ours_split": several / count if all(len(text) == 1 for _, text in samples) else None,
     }
+
+
+def as_picture(sample):
+    """A sample as the pixels a picture of it has: strokes.Drawing samples are drawn on the canvas."""
+    return drawing_canvas(sample) if isinstance(sample, pen.Drawing) else sample
 
 
 def run_conditions(recognizer, images, labels, per_condition, numbers, seed, examples=None, pen_writers=None):
@@ -432,11 +465,11 @@ def run_conditions(recognizer, images, labels, per_condition, numbers, seed, exa
     for name, (description, source, _) in CONDITIONS.items():
         if source == "pen" and pen_writers is None:
             continue
-        count = numbers if name.endswith("numbers") else per_condition
+        count = numbers if "numbers" in name else per_condition
         samples = condition_samples(name, images, labels, count, seed, pen_writers)
         rows[name] = {"description": description, **evaluate(recognizer, samples)}
         if examples is not None:
-            examples[name] = [image for image, _ in samples[:EXAMPLES_PER_CONDITION]]
+            examples[name] = [as_picture(image) for image, _ in samples[:EXAMPLES_PER_CONDITION]]
     return rows
 
 
@@ -448,14 +481,15 @@ def markdown_table(rows):
     """The per-condition results as a markdown table."""
     lines = [
         "| condition | images | ours exact | seeds' way | ours uncertain | ours empty | ours right when sure "
-        "| what it is |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "| one digit read as several | what it is |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name, row in rows.items():
+        split = "" if row.get("ours_split") is None else _percent(row["ours_split"])
         lines.append(
             f"| {name} | {row['count']} | {_percent(row['ours_accuracy'])} | {_percent(row['seeds_accuracy'])} "
             f"| {_percent(row['ours_uncertain'])} | {_percent(row['ours_empty'])} "
-            f"| {_percent(row['ours_accuracy_when_ok'])} | {row['description']} |"
+            f"| {_percent(row['ours_accuracy_when_ok'])} | {split} | {row['description']} |"
         )
     return "\n".join(lines)
 
@@ -504,8 +538,9 @@ def load_or_exit(data_root, model_path):
         raise SystemExit(f"error: {error}")
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
+def parse_args(argv=None, parser=None):
+    """The dev set's options, checked; parser: another benchmark's, with its own options added already."""
+    parser = parser or argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     parser.add_argument("--per-condition", type=int, default=PER_CONDITION, help="digits per single-digit condition")

@@ -2,6 +2,7 @@
 
     python -m benchmarks.load                          # 20 sessions for 60 s against a fresh server
     python -m benchmarks.load --sessions 10 --seconds 30
+    python -m benchmarks.load --replicas 2             # through nginx in front of 2 replicas (deploy/serve.py)
 
 One headless Chromium with one context (a separate user: own cookies, own Streamlit
 session) per session, driven concurrently with Playwright's async API. Each session draws
@@ -9,7 +10,9 @@ its own two-digit number on the wide canvas, so that any answer meant for anothe
 would show. Records every click-to-answer time, every wrong answer and page error, and
 the server's memory (with its children) through the run: its growth is the median of
 the last 10 s less that of the first 10 s (a quarter of the run each, if shorter). Writes benchmarks/results/load.md and
-load.json; tests/test_load.py runs it and asserts on the outcome.
+load.json (load_nginx.md and .json through nginx); tests/test_load.py runs it and asserts on the outcome.
+Through nginx each session connects from its own address, 127.0.0.(10 + its number), as
+separate users do: nginx's limits are per client.
 """
 
 import argparse
@@ -17,6 +20,7 @@ import asyncio
 import itertools
 import os
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,6 +40,8 @@ LOAD_SECONDS = 60
 ANSWER_TIMEOUT_MS = 60_000  # 20 pages and the server share 2 cores: an answer can take a while
 PAGE_TIMEOUT_MS = 180_000  # the first page load of 20 at once
 OPENING_AT_ONCE = 4  # sessions that load and draw at the same time: all 20 at once starve the server
+ONE_SERVER = "One `streamlit run app.py` server"
+FIRST_CLIENT = 10  # through nginx, session i connects from 127.0.0.(10 + i)
 LAYOUT_SETTLE_SECONDS = 0.2  # a canvas whose box is the same this far apart has stopped moving
 MEMORY_SAMPLE_SECONDS = 2  # the server's memory during the run, for the curve in the results
 # Each app run allocates and frees megabytes of pictures in its session's thread, and the
@@ -230,11 +236,19 @@ async def sample_memory(server_pid, started, until, samples):
         await asyncio.sleep(MEMORY_SAMPLE_SECONDS)
 
 
-async def run_load(url, server_pid, sessions=SESSIONS, seconds=LOAD_SECONDS):
-    """Drive `sessions` users against the app at url for `seconds`; returns the report as a dict."""
+async def run_load(url, server_pid, sessions=SESSIONS, seconds=LOAD_SECONDS, separate_clients=False):
+    """Drive `sessions` users against the app at url for `seconds`; returns the report as a dict.
+
+    separate_clients: each session connects from an address of its own (through client_relay).
+    """
     if not 1 <= sessions <= len(NUMBERS):
         raise ValueError(f"sessions must be between 1 and {len(NUMBERS)}: each draws a number of its own")
     users = [Session(number) for number in NUMBERS[:sessions]]
+    relays = []
+    if separate_clients:
+        port = int(url.rsplit(":", 1)[1])
+        relays = [await browser.client_relay(port, f"127.0.0.{FIRST_CLIENT + index}") for index in range(sessions)]
+    urls = [relay_url for _, relay_url in relays] or [url] * sessions
     started = time.perf_counter()
     async with async_playwright() as playwright:
         browser_process = await playwright.chromium.launch(
@@ -243,13 +257,13 @@ async def run_load(url, server_pid, sessions=SESSIONS, seconds=LOAD_SECONDS):
         try:
             opening = asyncio.Semaphore(OPENING_AT_ONCE)
 
-            async def warm_up(session):
+            async def warm_up(session, session_url):
                 async with opening:
-                    context, page = await open_session(browser_process, url, session)
+                    context, page = await open_session(browser_process, session_url, session)
                     warm_up_milliseconds = await predict(page, session)  # the first answer: warm-up, not timed
                 return context, page, warm_up_milliseconds
 
-            opened = await asyncio.gather(*(warm_up(session) for session in users))
+            opened = await asyncio.gather(*(warm_up(session, session_url) for session, session_url in zip(users, urls)))
             warm_seconds = time.perf_counter() - started
             memory_samples, run_started = [], time.monotonic()
             until = run_started + seconds
@@ -261,7 +275,10 @@ async def run_load(url, server_pid, sessions=SESSIONS, seconds=LOAD_SECONDS):
                 await context.close()
         finally:
             await browser_process.close()
-    return report(users, seconds, warm_seconds, memory_samples, [milliseconds for *_, milliseconds in opened])
+            for relay, _ in relays:
+                relay.close()
+    summary = report(users, seconds, warm_seconds, memory_samples, [milliseconds for *_, milliseconds in opened])
+    return summary | {"separate_clients": separate_clients}
 
 
 def report(users, seconds, warm_seconds, memory_samples, warm_up_milliseconds):
@@ -334,7 +351,7 @@ def markdown(summary):
     table = "\n".join(["| measure | value |", "|---|---:|", *(f"| {name} | {value} |" for name, value in rows)])
     return (
         "# Load: many users at once\n\n"
-        f"One `streamlit run app.py` server; {summary['sessions']} headless Chromium sessions, each drawing its "
+        f"{summary.get('front', ONE_SERVER)}; {summary['sessions']} headless Chromium sessions, each drawing its "
         "own two-digit number with the mouse and pressing Predict again and again. Click to answer is timed in "
         "the page, from the click to the end of the app run that answers it.\n\n"
         f"{table}\n\n"
@@ -345,8 +362,16 @@ def markdown(summary):
 
 
 def write_results(summary, results_dir=RESULTS_DIR):
-    """benchmarks/results/load.md and load.json."""
-    save_results(results_dir, "load", markdown(summary), summary)
+    """benchmarks/results/load.md and load.json, or load_nginx.* for a run through nginx."""
+    save_results(results_dir, "load_nginx" if summary["separate_clients"] else "load", markdown(summary), summary)
+
+
+def front(replicas):
+    """The server the sessions talk to, for the report."""
+    if not replicas:
+        return ONE_SERVER
+    return (f"nginx in front of {replicas} `streamlit run app.py` replicas (`deploy/serve.py {replicas}`), "
+            "each session from its own client address")
 
 
 def main(argv=None):
@@ -355,13 +380,19 @@ def main(argv=None):
     parser.add_argument("--sessions", type=int, default=SESSIONS)
     parser.add_argument("--seconds", type=float, default=LOAD_SECONDS)
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--replicas", type=int, default=0,
+                        help="app replicas behind nginx, started by deploy/serve.py (0: one server, no nginx)")
     args = parser.parse_args(argv)
     if not 1 <= args.sessions <= len(NUMBERS):
         parser.error(f"--sessions must be between 1 and {len(NUMBERS)}: each draws a number of its own")
     if not browser.CHROMIUM.exists():
         sys.exit(f"error: needs Chromium at {browser.CHROMIUM}: apt-get install -y chromium")
-    with browser.AppServer() as server:
-        summary = asyncio.run(run_load(server.url, server.process.pid, args.sessions, args.seconds))
+    with tempfile.TemporaryDirectory(prefix="deploy-") as state_dir:
+        server = browser.Deployment(state_dir, args.replicas) if args.replicas else browser.AppServer()
+        with server:
+            summary = asyncio.run(run_load(server.url, server.process.pid, args.sessions, args.seconds,
+                                           separate_clients=bool(args.replicas)))
+    summary["front"] = front(args.replicas)
     write_results(summary, args.results_dir)
     print(markdown(summary))
 

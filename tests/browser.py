@@ -1,6 +1,8 @@
 """Helpers for the browser tests: the app on a free port, headless Chromium, drawing on the canvas,
 and pictures of MNIST digits with a known answer (also used by test_app.py)."""
 
+import asyncio
+import http.client
 import math
 import os
 import socket
@@ -8,13 +10,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 import datasets  # the project's root is on sys.path through conftest.py
+from deploy import serve
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package: Playwright's own browser downloads are not used
@@ -63,6 +65,8 @@ def free_port():
 class AppServer:
     """`streamlit run app.py` on a free port for the length of a `with` block."""
 
+    STOP_TIMEOUT = 10  # seconds between asking the server to stop and killing it
+
     def __init__(self, environment=None):
         self.environment = {**os.environ, **(environment or {})}
         self.port = free_port()
@@ -71,11 +75,13 @@ class AppServer:
         self.process = None
         self.started = None  # time.perf_counter() when the process was started
 
+    def command(self):
+        return [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                "--server.port", str(self.port), "--server.address", "127.0.0.1"]
+
     def __enter__(self):
-        command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                   "--server.port", str(self.port), "--server.address", "127.0.0.1"]
         self.started = time.perf_counter()
-        self.process = subprocess.Popen(command, cwd=ROOT, env=self.environment, stdout=self.log,
+        self.process = subprocess.Popen(self.command(), cwd=ROOT, env=self.environment, stdout=self.log,
                                         stderr=subprocess.STDOUT)
         try:
             self._wait_until_healthy()
@@ -85,18 +91,10 @@ class AppServer:
         return self
 
     def _wait_until_healthy(self):
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                status = self.process.returncode
-                raise RuntimeError(f"the app exited with status {status}:\n{self.log_text()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:
-                    if response.read() == b"ok":
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise TimeoutError(f"the app did not answer within {START_TIMEOUT} s:\n{self.log_text()}")
+        try:
+            serve.wait_until_healthy(self.url, {"the app": self.process}, START_TIMEOUT)
+        except serve.DeployError as error:
+            raise RuntimeError(f"{error}:\n{self.log_text()}") from None
 
     def log_text(self):
         return Path(self.log.name).read_text(errors="replace")[-4000:]
@@ -105,12 +103,80 @@ class AppServer:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=10)
+                self.process.wait(timeout=self.STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
         self.log.close()
         Path(self.log.name).unlink(missing_ok=True)
+
+
+class Deployment(AppServer):
+    """`python deploy/serve.py N`, what `./run.sh serve N` runs: nginx on a free port in front of N replicas.
+
+    nginx's configuration and logs, and the replicas' logs, are in state_dir.
+    """
+
+    STOP_TIMEOUT = 30  # serve.py stops nginx and every replica first
+
+    def __init__(self, state_dir, replicas=2, environment=None):
+        super().__init__(environment)
+        self.state_dir, self.replicas = Path(state_dir), replicas
+
+    def command(self):
+        return [sys.executable, "deploy/serve.py", str(self.replicas), "--port", str(self.port),
+                "--state-dir", str(self.state_dir), "--first-app-port", "0"]
+
+    def log_text(self):
+        parts = [super().log_text(), *(path.read_text(errors="replace")[-2000:]
+                                       for path in sorted(self.state_dir.glob("*.log")))]
+        return "\n".join(parts)
+
+    def replica_of(self, source_address):
+        """The replica ("127.0.0.1:PORT") nginx sends this client address to, from its access log."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10,
+                                                source_address=(source_address, 0))
+        connection.request("GET", f"/_stcore/health?from={source_address}")
+        connection.getresponse().read()
+        connection.close()
+        marker = f"from={source_address} "
+        for _ in range(50):  # nginx writes the line as the request ends, at about the time the answer arrives
+            lines = (self.state_dir / "access.log").read_text().splitlines()
+            found = [line.rsplit("upstream=", 1)[1] for line in lines if marker in line]
+            if found:
+                return found[-1]
+            time.sleep(0.02)
+        raise LookupError(f"no request from {source_address} in {self.state_dir / 'access.log'}")
+
+
+async def client_relay(port, source_address):
+    """A TCP relay on a free 127.0.0.1 port to 127.0.0.1:port, connecting from source_address.
+
+    Every page opened through it is one more client to nginx, as separate users are: Chromium
+    itself always connects from 127.0.0.1. Returns the asyncio server and the relay's URL.
+    """
+
+    async def pipe(source, destination):
+        try:
+            while data := await source.read(65536):
+                destination.write(data)
+                await destination.drain()
+        except ConnectionError:
+            pass
+        finally:
+            destination.close()
+
+    async def relay(reader, writer):
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(
+                "127.0.0.1", port, local_addr=(source_address, 0))
+        except OSError:
+            writer.close()
+            return
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+
+    server = await asyncio.start_server(relay, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
 
 
 def launch_chromium(playwright):

@@ -15,6 +15,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import app
+import comparison
 import preprocessing
 from browser import ROOT, mnist_test_set, model_under_test, paper_picture, png_bytes, readable_digit
 from recognizer import Recognition, Recognizer
@@ -129,7 +130,25 @@ def test_whole_number_is_read_left_to_right_with_boxes(digits):
     test = press(drawn(paper_picture([digits[4], digits[2]]), width=560), "predict")
     assert answers(test) == [("Recognised", "42")]
     assert [tab.label for tab in test.tabs if tab.label.startswith("Digit")] == ["Digit 1: 4", "Digit 2: 2"]
-    assert "Digits found, read left to right" in captions(test)
+    assert "Digits found in the picture, read left to right" in captions(test)
+
+
+def test_canvas_strokes_tell_touching_digits_apart(digits):
+    """With the canvas's strokes in its json_data, two touching 0s are read by their strokes as 00."""
+    angles = np.linspace(0, 2 * np.pi, 40)
+    loops = [np.stack([centre + 36 * np.cos(angles), 140 + 60 * np.sin(angles)], axis=1) for centre in (200, 272)]
+    ink = np.zeros((280, 560), np.uint8)
+    for loop in loops:
+        cv2.polylines(ink, [loop.astype(np.int32)], False, 255, 16, cv2.LINE_AA)
+    sent = canvas_sends(255 - ink)
+    sent["drawing"]["raw"]["objects"] = [
+        {"type": "Path", "strokeWidth": 16, "path": [["M", *loop[0]], *[["L", *point] for point in loop[1:]]]}
+        for loop in loops
+    ]
+    test = press(run_app({"canvas_size": "Whole number", app.canvas_key(560, 0): sent}), "predict")
+    assert answers(test) == [("Recognised", "00")]
+    assert "Digits found from your strokes, read left to right" in captions(test)
+    assert test.session_state["drawing_result"]["drawing"].to_json().startswith('{"width": 560')
 
 
 def test_clear_removes_the_result_and_starts_a_new_canvas(digits):
@@ -164,7 +183,7 @@ def test_uploaded_picture_is_read(digits, extension):
     test.file_uploader[0].set_value((f"eight.{extension}", encoded.tobytes(), f"image/{extension}")).run()
     assert not test.exception
     assert answers(test) == [("Recognised", "8")]
-    assert f"eight.{extension}" in captions(test)
+    assert app.plain_text(f"eight.{extension}") in captions(test)
 
 
 def test_several_uploads_give_a_table_and_each_bad_file_an_error(digits):
@@ -190,7 +209,7 @@ def test_several_uploads_give_a_table_and_each_bad_file_an_error(digits):
     for name, data in bad.items():
         with pytest.raises(preprocessing.ImageError) as reason:
             preprocessing.decode_image(data)
-        assert f"**{name}**: {reason.value}" in errors
+        assert f"**{app.plain_text(name)}**: {app.plain_text(reason.value)}" in errors
 
 
 def test_missing_model_shows_how_to_fix_it(monkeypatch, tmp_path):
@@ -198,8 +217,10 @@ def test_missing_model_shows_how_to_fix_it(monkeypatch, tmp_path):
     test = run_app()
     assert not test.exception
     assert "could not be loaded" in test.error[0].value
-    assert "missing" in test.error[0].value
-    assert "python train.py" in test.code[0].value and "git checkout" in test.code[0].value
+    assert f"{tmp_path / 'missing.keras'} is missing" in test.error[0].value
+    # The fix is for the file $DIGIT_MODEL names, not for the committed model.
+    assert f"python train.py --data-dir ../shared/data/mnist --output {tmp_path / 'missing.keras'}" in test.code[0].value
+    assert "git checkout" not in test.code[0].value and "unset DIGIT_MODEL" in test.code[0].value
     assert not test.tabs
 
 
@@ -250,9 +271,50 @@ def test_boxes_image_outlines_each_box():
     assert tuple(boxed[60, 100]) == (255, 255, 255)  # between the boxes
 
 
+def test_chances_too_small_to_show_are_not_shown_as_zero():
+    assert [app.chance(value) for value in (0.123, 0.0005, 0.0004999, 0.0)] == ["12.3%", "0.1%", "under 0.1%",
+                                                                                  "under 0.1%"]
+
+
 def test_transparent_drawing_is_shown_on_white_paper():
     ink = np.zeros((10, 10, 4), np.uint8)
     ink[2:5, 2:5, 3] = 255  # black ink, transparent elsewhere: the canvas's default
     paper = app.on_white(ink)
     assert paper.shape == (10, 10, 3)
     assert (paper[3, 3] == 0).all() and (paper[0, 0] == 255).all()
+
+
+def test_each_digit_shows_why_and_its_runner_up(digits, reference):
+    picture = paper_picture([digits[7]])
+    probabilities = reference.recognize(picture).digits[0].probabilities
+    runner_up = int(np.argsort(probabilities)[-2])
+    test = press(drawn(picture), "predict")
+    assert not test.exception
+    assert f"Why 7 and not {runner_up}" in captions(test)
+    assert any(f"**Runner-up: {runner_up}** at {app.chance(probabilities[runner_up])}" in markdown.value
+               for markdown in test.main.markdown)
+
+
+def test_comparison_shows_the_tutorial_reading_beside_the_app(digits):
+    """An MNIST digit enlarged on the canvas: the tutorial model sees MNIST's own image, so its answer is known."""
+    tutorial = Recognizer(comparison.TUTORIAL_MODEL)
+    label = next(label for label, image in digits.items()
+                 if tutorial.probabilities((image / 255).astype(np.float32)[None, ..., None])[0][label] > 0.99)
+    test = press(drawn(paper_picture([digits[label]])), "predict")
+    assert not test.exception
+    readings = {metric.label: metric.value for metric in test.main.metric}
+    assert readings["This app"] == readings["Recognised"] == str(label)
+    assert readings["Tutorial recipe"] == str(label)
+    assert captions(test).count("What it saw") == 2
+    shown = " ".join(caption.value for caption in test.main.caption)
+    for path in (app.model_path(), comparison.TUTORIAL_MODEL):
+        accuracy = json.loads(path.with_name(path.stem + ".metrics.json").read_text())["mnist_test"]["accuracy"]
+        assert f"MNIST test accuracy {accuracy:.2%}" in shown
+
+
+def test_comparison_says_how_to_make_a_missing_tutorial_model(monkeypatch, tmp_path, digits):
+    monkeypatch.setattr(comparison, "TUTORIAL_MODEL", tmp_path / "tutorial_model.keras")
+    test = press(drawn(paper_picture([digits[2]])), "predict")
+    assert not test.exception
+    assert answers(test) == [("Recognised", "2")]
+    assert any("python train.py --recipe tutorial" in caption.value for caption in test.main.caption)

@@ -214,3 +214,81 @@ def test_prediction_time_and_memory(page, server, timings):
     timings["predictions_timed"] = len(seconds)
     timings["server_memory_mb"] = round(psutil.Process(server.process.pid).memory_info().rss / 2**20)
     assert answer_locator(page).inner_text() == "7"
+
+
+def comparison_and_why_are_shown(page, viewport):
+    """Both models' readings of the drawn 7 side by side within the page, each with what it saw, and the why view."""
+    cards = [page.locator(f".st-key-compare_{name}") for name in ("app", "tutorial")]
+    cards[1].scroll_into_view_if_needed()
+    app_box, tutorial_box = (card.bounding_box() for card in cards)
+    assert abs(app_box["y"] - tutorial_box["y"]) < 2  # one row, on a phone too
+    assert app_box["x"] + app_box["width"] <= tutorial_box["x"]
+    assert tutorial_box["x"] + tutorial_box["width"] <= viewport["width"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]  # no sideways scrolling
+    readings = [card.locator("[data-testid='stMetricValue']").inner_text() for card in cards]
+    assert readings[0] == "7" and readings[1] in [str(digit) for digit in range(10)]
+    for card in cards:
+        assert card.locator("img").evaluate("image => image.complete && image.naturalWidth > 0")
+        assert card.get_by_text("What it saw").is_visible()
+    why = page.get_by_text("Why 7 and not").first
+    why.scroll_into_view_if_needed()
+    assert why.is_visible() and page.get_by_text("Runner-up:").first.is_visible()
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_model_comparison_and_why_on_the_desktop(page):
+    draw_with_mouse(page, SEVEN)
+    assert predict(page) == "7"
+    comparison_and_why_are_shown(page, DESKTOP)
+
+
+def test_model_comparison_and_why_on_a_phone(phone_page):
+    page = phone_page
+    page.locator(CANVAS).scroll_into_view_if_needed()
+    draw_with_touch(page, SEVEN)
+    assert predict(page) == "7"
+    comparison_and_why_are_shown(page, PHONE)
+
+
+def test_hostile_file_names_are_shown_as_written_and_fetch_nothing(page, tmp_path, mnist_dir, app_model):
+    """Names that Markdown would turn into a remote picture, bold text, a colour, a formula and an emoji."""
+    import http.server
+    import threading
+
+    fetched = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the standard library's name)
+            fetched.append(self.path)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *arguments):
+            pass
+
+    recorder = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=recorder.serve_forever, daemon=True).start()
+    # No slashes in a file name: "http:host:port" is still a URL that browsers fetch.
+    name = f"![x](http:127.0.0.1:{recorder.server_port}) **bold** :red[red] $x^2$ :smile: =1+1"
+    images, labels = mnist_test_set(mnist_dir)
+    digit = png_bytes(paper_picture([readable_digit(Recognizer(app_model), images, labels, 4)]))
+    files = [{"name": f"{name} {index}.png", "mimeType": "image/png", "buffer": digit} for index in range(2)]
+    files.append({"name": f"{name} broken.png", "mimeType": "image/png", "buffer": b"not a picture"})
+    page.get_by_role("tab", name="Upload").click()
+    file_input = page.locator('[data-testid="stFileUploader"] input[type=file]')
+    after_rerun(page, lambda: file_input.set_input_files(files))
+    page.locator('[data-testid="stExpander"] summary').first.click()
+    page.wait_for_timeout(500)
+    recorder.shutdown()
+
+    def shown(selector):
+        return [text.replace("\u2060", "") for text in page.locator(selector).all_inner_texts()]
+
+    assert f"{name} 0.png" in shown('[data-testid="stImageCaption"]')
+    assert any(f"{name} 1.png: 4" in text for text in shown('[data-testid="stExpander"] summary'))
+    assert any(f"{name} broken.png: not an image" in text for text in shown('[data-testid="stAlertContentError"]'))
+    for selector in ('[data-testid="stImageCaption"]', '[data-testid="stExpander"] summary',
+                     '[data-testid="stAlertContentError"]'):
+        markup = page.locator(selector).locator("img, a, em, code, .katex, [class*='color']")
+        assert markup.count() == 0, selector  # the error's own bold file name is the app's, not the name's
+    assert fetched == []

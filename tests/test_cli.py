@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import pytest
@@ -65,3 +66,21 @@ def test_missing_file_and_missing_model(image_folder, tmp_path):
     assert completed.returncode == 1 and "no such file" in completed.stderr
     completed = run_cli(image_folder / "digit_2.png", "--model", tmp_path / "absent.keras")
     assert completed.returncode == 2 and "train.py" in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_stroke_files_are_read_by_their_strokes(tmp_path):
+    """A plain stroke file and the canvas's json_data, and a broken one that gets its own error line."""
+    plain = {"width": 280, "height": 280, "brush": 16,
+             "strokes": [[[45, 60], [32, 150], [105, 150]], [[92, 60], [92, 222]], [[170, 60], [170, 222]]]}
+    (tmp_path / "plain.json").write_text(json.dumps(plain))
+    canvas = {"objects": [{"type": "Path", "strokeWidth": 16, "path": [["M", *stroke[0]], *[["L", *point] for point in stroke[1:]]]}
+                          for stroke in plain["strokes"]]}
+    (tmp_path / "canvas.json").write_text(json.dumps(canvas))
+    (tmp_path / "broken.json").write_text('{"strokes": [[[1, 2], "x"]]}')
+    completed = run_cli("--json", tmp_path)
+    assert completed.returncode == 1
+    results = {Path(line["path"]).name: line for line in map(json.loads, completed.stdout.splitlines())}
+    assert results["plain.json"]["text"] == results["canvas.json"]["text"] == "41"
+    assert results["plain.json"]["split_by"] == "strokes"
+    assert "not a readable stroke file: stroke 1, point 2" in results["broken.json"]["error"]
+    assert "Traceback" not in completed.stderr

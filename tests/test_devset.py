@@ -176,3 +176,15 @@ def test_pen_conditions_use_only_validation_writers(pen_writers, test_set):
     single = devset.condition_samples("pen white on black", images, labels, 3, 11, pen_writers)
     for image, text in single:
         assert image.shape == (280, 280, 4) and len(text) == 1 and image[..., 3].min() == 255
+
+
+def test_stroke_conditions_are_the_pixel_conditions_own_drawings(pen_writers, test_set):
+    """'..., strokes' and '..., pixels' number conditions hold the very same drawings, as strokes and as pixels."""
+    images, labels = test_set
+    as_strokes = devset.condition_samples("pen numbers touching, strokes", images, labels, 3, 5, pen_writers)
+    as_pixels = devset.condition_samples("pen numbers touching, pixels", images, labels, 3, 5, pen_writers)
+    for (drawing, text), (canvas, same_text) in zip(as_strokes, as_pixels):
+        assert text == same_text
+        np.testing.assert_array_equal(devset.drawing_canvas(drawing), canvas)
+        # Touching: neighbouring digits' inked boxes are between 8 px overlapping and just touching.
+        assert canvas.shape[1] >= 560 and len(drawing.strokes) >= len(text)

@@ -24,8 +24,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
+import app
 import predict
 from browser import ROOT, mnist_test_set, model_under_test, paper_picture, readable_digit
+from hostile import png_bomb
 from preprocessing import ImageError, decode_image
 from recognizer import ModelError, Recognition, Recognizer
 from test_app import answers, run_app
@@ -36,21 +38,6 @@ BOMB_MEMORY_LIMIT = 200 * 2**20  # bytes above the baseline: a decoded 30000x300
 CLI_TIMEOUT = 180  # seconds for predict.py on a busy 2-core machine
 MEGAPIXELS_24 = (4000, 6000)  # a 24-megapixel phone photo, rows x columns
 EXIF_ORIENTATION = 0x0112
-
-
-def png_bomb(width, height):
-    """A complete 1-bit grey PNG of width x height black pixels: a few hundred kB that decode to width*height bytes."""
-
-    def chunk(kind, payload):
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-
-    row = bytes(1 + (width + 7) // 8)  # filter type 0, then the row's bits
-    compressor = zlib.compressobj()
-    rows_at_once = 1000  # a few MB: the bomb is never held uncompressed here either
-    pixels = b"".join(compressor.compress(row * min(rows_at_once, height - start))
-                      for start in range(0, height, rows_at_once)) + compressor.flush()
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
 
 
 def drawn_seven():
@@ -367,7 +354,8 @@ def test_app_shows_a_single_bad_upload_as_an_error_and_nothing_else(app_model):
     data, reason = BAD_FILES["report.png"]
     test = upload([("report.png", data)])
     assert len(test.error) == 1
-    assert "**report.png**" in test.error[0].value and reason in test.error[0].value
+    assert f"**{app.plain_text('report.png')}**" in test.error[0].value
+    assert app.plain_text(reason) in test.error[0].value
     assert answers(test) == [] and not test.dataframe
 
 
@@ -380,7 +368,7 @@ def test_app_reads_the_good_uploads_beside_bad_ones(app_model, good_files):
     errors = [error.value for error in test.error]
     assert len(errors) == len(bad)
     for name, error in zip(bad, errors):
-        assert error.startswith(f"**{name}**: ") and BAD_FILES[name][1] in error
+        assert error.startswith(f"**{app.plain_text(name)}**: ") and app.plain_text(BAD_FILES[name][1]) in error
     table = test.dataframe[0].value
     assert table["file"].tolist() == [*good[:2], "white.png", good[2]]
     assert table["text"].tolist() == [good_files[name][1] for name in good[:2]] + ["", good_files[good[2]][1]]
@@ -411,7 +399,7 @@ def test_app_opens_no_path_made_from_an_uploaded_file_name(app_model, good_files
     finally:
         RECORDING[0] = False
     assert answers(test) == [("Recognised", "5")]
-    assert name in [caption for image in test.main.image for caption in image.captions]
+    assert app.plain_text(name) in [caption for image in test.main.image for caption in image.captions]
     assert opened_files, "the audit hook saw no file opened at all: it is not recording"
     assert not [path for path in opened_files if token in path]
 

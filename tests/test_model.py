@@ -9,7 +9,7 @@ import datasets
 import train
 from recognizer import Recognizer, file_sha256, metrics_path_for, onnx_path_for
 
-MIN_TEST_ACCURACY = 0.995  # the shipped model is trained to 99.6%; this leaves room for nothing else
+MIN_TEST_ACCURACY = 0.995  # the shipped model reaches 99.51%; a model below 99.5% is a regression
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +34,18 @@ def test_committed_model_accuracy_on_mnist_test(keras_predictions, mnist_test):
     _, labels = mnist_test
     accuracy = (keras_predictions == labels).mean()
     assert accuracy >= MIN_TEST_ACCURACY, f"MNIST test accuracy {accuracy:.4%}"
+
+
+def test_cvl_validation_writers_score_as_the_metrics_file_says(mnist_dir, model_path):
+    """Recomputed here, independently of train.py's run: CVL's 60 validation writers, read as uploads are."""
+    cvl = datasets.load_cvl(mnist_dir.parent / "cvl")
+    mask = datasets.cvl_validation(cvl)
+    digits = np.stack([train.normalise_scan(image) for image in cvl.images[mask]])[..., None]
+    accuracy = (Recognizer(model_path).probabilities(digits).argmax(axis=1) == cvl.labels[mask]).mean()
+    recorded = json.loads(metrics_path_for(model_path).read_text())["validation"]["cvl"]
+    assert recorded["writers"] == 60 and recorded["digits"] == mask.sum()
+    # The metrics were written from uint8-rounded pools; the same digits unrounded may differ by a few.
+    assert accuracy == pytest.approx(recorded["accuracy"], abs=0.002)
 
 
 def test_model_contract_and_size(keras_recognizer, model_path):

@@ -555,3 +555,70 @@ def test_a_corrupted_byte_gives_an_image_or_image_error(position, value):
     except ImageError:
         return
     check_prepared(prepare(image))
+
+
+# ---------------------------------------------------------------------------
+# Recognition-based cuts
+
+
+def brute_force_partition(count, confidences, boundary_cost):
+    """The best partition by trying every one of the 2^(count-1) ways to cut: the reference for the DP."""
+    import itertools
+    import math
+
+    best = None
+    for cuts in itertools.product((False, True), repeat=count - 1):
+        bounds = [0] + [position + 1 for position, cut in enumerate(cuts) if cut] + [count]
+        spans = list(zip(bounds, bounds[1:]))
+        if any(span not in confidences for span in spans):
+            continue
+        score = sum(math.log(confidences[span]) for span in spans)
+        score += sum(boundary_cost(position + 1, cut) for position, cut in enumerate(cuts))
+        if best is None or score > best[0]:
+            best = (score, spans)
+    return best[1]
+
+
+def test_best_partition_matches_trying_every_partition():
+    rng = np.random.default_rng(4)
+    for _ in range(200):
+        count = int(rng.integers(1, 7))
+        confidences = {(start, end): float(rng.uniform(0.05, 1.0))
+                       for start in range(count) for end in range(start + 1, count + 1) if rng.random() < 0.8}
+        confidences[0, count] = confidences.get((0, count), 0.3)  # one reading always exists
+        costs = rng.uniform(-1.5, 0, size=(count + 1, 2))
+        boundary_cost = lambda position, cut: float(costs[position, int(cut)])  # noqa: E731
+        chosen, _ = preprocessing.best_partition(count, confidences, boundary_cost)
+        assert chosen == brute_force_partition(count, confidences, boundary_cost)
+
+
+def test_best_partition_flags_a_close_call_as_doubtful():
+    sure = {(0, 1): 0.99, (1, 2): 0.99, (0, 2): 0.05}  # two clear digits, and a poor reading as one
+    chosen, margin = preprocessing.best_partition(2, sure, lambda position, cut: preprocessing.CUT_PENALTY * cut)
+    assert chosen == [(0, 1), (1, 2)] and margin == pytest.approx(np.log(0.99 * 0.99 / 0.05) + preprocessing.CUT_PENALTY)
+    close = {(0, 1): 0.7, (1, 2): 0.7, (0, 2): 0.4}  # 0.49 x 0.85 against 0.4: within a factor of two
+    margin = preprocessing.best_partition(2, close, lambda position, cut: preprocessing.CUT_PENALTY * cut)[1]
+    assert margin < preprocessing.DOUBT_MARGIN
+
+
+def loop(ink, centre_x, brush=16):
+    cv2.ellipse(ink, (centre_x, 140), (35, 60), 0, 0, 360, 255, brush, cv2.LINE_AA)
+
+
+@pytest.mark.parametrize("overlap", [0, 6, 14])
+def test_touching_zeros_are_cut_where_the_model_reads_two_digits(recognizer, overlap):
+    ink = np.zeros((280, 400), np.uint8)
+    loop(ink, 80)
+    loop(ink, 80 + 86 - overlap)  # 86 px apart the inked boxes just touch; closer, the loops overlap
+    assert cv2.connectedComponents((ink > 127).astype(np.uint8))[0] == 2  # one piece of ink
+    result = recognizer.recognize(np.dstack([np.zeros((280, 400, 3), np.uint8), ink]))
+    assert result.text == "00" and result.split_by == "pixels"
+    (left_x, _, left_width, _), (right_x, _, _, _) = (digit.box for digit in result.digits)
+    meeting = (80 + 35 + 8 + 80 + 86 - overlap - 35 - 8) / 2  # where the two inked boxes meet
+    assert abs(left_x + left_width - meeting) <= 8 + overlap and abs(right_x - meeting) <= 8 + overlap
+
+
+def test_a_wide_single_zero_stays_one_digit(recognizer):
+    ink = np.zeros((280, 400), np.uint8)
+    cv2.ellipse(ink, (200, 140), (75, 60), 0, 0, 360, 255, 16, cv2.LINE_AA)  # wider than tall
+    assert recognizer.recognize(np.dstack([np.zeros((280, 400, 3), np.uint8), ink])).text == "0"

@@ -60,3 +60,105 @@ def test_a_quarter_turn_and_a_slant_move_points_where_expected():
     rng = np.random.default_rng(0)
     linear = strokes.random_linear_map(rng, 0, 0, (1.0, 1.0))
     np.testing.assert_allclose(linear, np.eye(2))  # no turn, slant or stretch asked: none given
+
+
+# ---------------------------------------------------------------------------
+# Stroke files and digits told apart by their strokes
+
+
+def ellipse(centre_x, centre_y, radius_x, radius_y, points=40):
+    angles = np.linspace(0, 2 * np.pi, points)
+    return np.stack([centre_x + radius_x * np.cos(angles), centre_y + radius_y * np.sin(angles)], axis=1).tolist()
+
+
+FOUR = [[[45, 60], [32, 150], [105, 150]], [[92, 60], [92, 222]]]  # an open 4 in two strokes
+ONE = [[[170, 60], [170, 222]]]
+FIVE_BAR_LAST = [[[62, 60], [56, 132], [104, 120], [124, 162], [104, 212], [50, 206]], [[62, 60], [132, 60]]]
+SEVEN_BAR_LAST = [[[40, 60], [120, 60], [70, 220]], [[60, 140], [112, 140]]]
+
+
+def plain(*strokes_lists, brush=16, width=280):
+    return {"width": width, "height": 280, "brush": brush, "strokes": [s for group in strokes_lists for s in group]}
+
+
+def digit_groups(payload):
+    drawing = strokes.parse_drawing(payload)
+    boxes = [strokes.stroke_box(stroke, drawing.brush) for stroke in drawing.strokes]
+    import preprocessing
+
+    return preprocessing.group_boxes(boxes)
+
+
+def test_strokes_are_grouped_into_digits_by_geometry():
+    assert digit_groups(plain(FOUR, ONE)) == [[0, 1], [2]]  # a two-stroke 4 beside a 1
+    assert digit_groups(plain(FIVE_BAR_LAST)) == [[0, 1]]  # a 5 whose bar comes last
+    assert digit_groups(plain(SEVEN_BAR_LAST)) == [[0, 1]]  # a crossed 7, the bar drawn last
+    # Touching 00: the loops' inked boxes overlap by a few pixels, yet each stroke stays its own digit.
+    touching = plain([ellipse(80, 140, 36, 60), ellipse(151, 140, 36, 60)])
+    assert digit_groups(touching) == [[0], [1]]
+
+
+def test_stroke_files_are_read_as_their_digits(recognizer):
+    assert recognizer.recognize_strokes(plain(FOUR, ONE)).text == "41"
+    assert recognizer.recognize_strokes(plain(FIVE_BAR_LAST)).text == "5"
+    touching = recognizer.recognize_strokes(plain([ellipse(80, 140, 36, 60), ellipse(151, 140, 36, 60)]))
+    assert touching.text == "00" and touching.split_by == "strokes"
+    assert [box[0] for box in (digit.box for digit in touching.digits)] == sorted(
+        box[0] for box in (digit.box for digit in touching.digits))
+
+
+def test_touching_digits_from_strokes_match_each_digit_drawn_alone(recognizer):
+    """Reading touching digits by strokes gives each digit exactly the image it gets when drawn by itself."""
+    left, right = ellipse(80, 140, 36, 60), ellipse(151, 140, 36, 60)
+    together = recognizer.recognize_strokes(plain([left, right]))
+    alone = recognizer.recognize_strokes(plain([right]))
+    np.testing.assert_allclose(together.digits[1].image, alone.digits[0].image)
+
+
+def test_canvas_json_data_paths_are_read_like_plain_strokes():
+    """The canvas's Path objects (M, Q, L commands) give the points they pass through."""
+    objects = {"objects": [
+        {"type": "Path", "strokeWidth": 12, "path": [["M", 10, 20], ["Q", 10, 20, 30, 40], ["L", 50, 60]]},
+        {"type": "rect", "left": 0},  # not a stroke: skipped
+    ]}
+    drawing = strokes.parse_drawing(objects, width=280, height=280)
+    assert drawing.brush == 12 and len(drawing.strokes) == 1 and (drawing.width, drawing.height) == (280, 280)
+    points = drawing.strokes[0]
+    np.testing.assert_allclose(points[0], [10, 20])
+    np.testing.assert_allclose(points[-1], [50, 60])
+    np.testing.assert_allclose(points[strokes.CURVE_STEPS], [30, 40])  # the quadratic ends where it should
+    curve = strokes.parse_drawing({"objects": [{"type": "path", "path": [["M", 0, 0], ["Q", 10, 0, 10, 10]]}]})
+    # Half way along a quadratic Bezier: (P0 + 2 P1 + P2) / 4 (CURVE_STEPS is even, so t = 1/2 is sampled).
+    assert strokes.CURVE_STEPS % 2 == 0
+    assert any(np.allclose(point, [7.5, 2.5]) for point in curve.strokes[0])
+
+
+def test_a_saved_drawing_reads_back_exactly():
+    drawing = strokes.parse_drawing(plain(FOUR, ONE, brush=18))
+    again = strokes.parse_drawing(drawing.to_json())
+    assert (again.width, again.height, again.brush) == (280, 280, 18)
+    for first, second in zip(drawing.strokes, again.strokes):
+        np.testing.assert_allclose(first, second, atol=0.005)
+
+
+@pytest.mark.parametrize("payload, message", [
+    (b"\xff\xfe not json", "not a JSON stroke file"),
+    ("[1, 2]", "JSON object"),
+    ({"lines": []}, "needs 'strokes'"),
+    ({"strokes": "abc"}, "'strokes' must be a list"),
+    ({"strokes": [[[1, 2], [3]]]}, r"stroke 1, point 2: expected \[x, y\]"),
+    ({"strokes": [[[1, float("nan")]]]}, "finite number"),
+    ({"strokes": [[[1, 2]]], "brush": -3}, "'brush' must be between"),
+    ({"strokes": [[[1, 2]]], "width": 1e9, "height": 10}, "1-10000 px"),
+    ({"strokes": [[[0, 0]]] * (strokes.MAX_STROKES + 1)}, "at most 500"),
+    ({"objects": [{"type": "path", "path": [["A", 1, 2, 3]]}]}, "cannot read the path command"),
+])
+def test_bad_stroke_files_are_refused_with_the_reason(payload, message):
+    with pytest.raises(strokes.StrokeError, match=message):
+        strokes.parse_drawing(payload)
+
+
+def test_points_off_the_canvas_are_held_at_its_edge_and_empty_drawings_read_nothing(recognizer):
+    drawing = strokes.parse_drawing({"width": 100, "height": 100, "strokes": [[[-50, 20], [150, 20]]]})
+    assert drawing.strokes[0].min() >= 0 and drawing.strokes[0].max() <= 100
+    assert recognizer.recognize_strokes({"width": 280, "height": 280, "strokes": []}).status == "empty"

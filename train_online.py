@@ -1,0 +1,268 @@
+"""Train the online model: a small 1D CNN over the pen's path, on UNIPEN's trajectories.
+
+    python train_online.py                        # full run (a few minutes), writes online_model.keras
+    python export.py --model online_model.keras   # its ONNX export, used by the recognizer
+    python train_online.py --quick --output /tmp/online.keras   # seconds: for tests and CI
+
+Training uses UNIPEN's training writers only; the writers the image model holds
+out (datasets.unipen_validation_writers) validate both models. The best epoch is
+chosen on them, and so is the weight that combines this model's probabilities
+with the image model's: fitted on one half of the validation writers and scored
+on the other, both ways round (the two halves' figures go in the metrics); the
+weight shipped is the one fitted on all of them. Writes the model and a metrics
+JSON beside it.
+"""
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the progress display
+
+import keras
+import numpy as np
+from keras import layers
+
+import datasets
+import online
+import strokes as pen
+from recognizer import DEFAULT_MODEL, Recognizer, metrics_path_for
+
+SEED = 20261201  # fixed so that two runs give the same model on the same machine
+BATCH_SIZE = 128  # small data set: small batches give more steps per epoch
+EPOCHS = 40  # the validation accuracy levels off after about 30
+PEAK_LEARNING_RATE = 2e-3
+WEIGHT_DECAY = 1e-4
+DROPOUT = 0.3
+PATIENCE = 8  # stop when validation accuracy has not improved for this many epochs
+SELECT_FROM_EPOCH = 10  # early epochs at a high learning rate are not candidates
+
+# Augmentation: how one person's pen differs from another's, and how a canvas samples it.
+MAX_ROTATION_DEGREES = 15
+MAX_SHEAR = 0.35
+ASPECT_RANGE = (0.7, 1.35)
+POINT_NOISE = 0.01  # of the digit's size: a shaky hand or a coarse tablet
+KEEP_POINTS = (0.3, 1.0)  # share of the recorded points kept: fast and slow writing, coarse and fine sampling
+REORDER_PROBABILITY = 0.15  # a multi-stroke digit drawn in another order (a 5's bar first or last)
+NON_DIGIT_FRACTION = 0.1  # random scribbles with uniform targets, so that the combined answer can still say "unsure"
+
+QUICK_SAMPLES = 600
+QUICK_EPOCHS = 1
+QUICK_OUTPUT = Path("build/quick/online_model.keras")
+WEIGHT_GRID = np.linspace(0, 1, 21)  # candidate image-model weights when combining the two views
+
+
+def build_model(dropout=DROPOUT):
+    """The online network: five 1D convolutions over the path, average and max pooled, and a softmax."""
+    inputs = keras.Input(shape=(online.POINTS, online.FEATURES))
+    x = inputs
+    for filters, kernel, pool in ((64, 5, False), (64, 5, True), (128, 3, False), (128, 3, True), (128, 3, False)):
+        x = layers.Conv1D(filters, kernel, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+        if pool:
+            x = layers.MaxPooling1D()(x)
+    x = layers.Concatenate()([layers.GlobalAveragePooling1D()(x), layers.GlobalMaxPooling1D()(x)])
+    x = layers.Dropout(dropout)(x)
+    outputs = layers.Dense(10, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="online_cnn")
+
+
+def vary_strokes(sample_strokes, rng):
+    """One writer's digit as another hand and another tablet might record it."""
+    linear = pen.random_linear_map(rng, MAX_ROTATION_DEGREES, MAX_SHEAR, ASPECT_RANGE)
+    varied = pen.transform_strokes(sample_strokes, linear)
+    size = max(float(np.ptp(np.concatenate(varied), axis=0).max()), 1e-6)
+    keep = rng.uniform(*KEEP_POINTS)
+    result = []
+    for stroke in varied:
+        if len(stroke) > 2:  # the ends stay: they are where the pen went down and up
+            inside = np.flatnonzero(rng.random(len(stroke) - 2) < keep) + 1
+            stroke = stroke[np.r_[0, inside, len(stroke) - 1]]
+        result.append(stroke + rng.normal(0, POINT_NOISE * size, stroke.shape))
+    if len(result) > 1 and rng.random() < REORDER_PROBABILITY:
+        moved = int(rng.integers(len(result)))
+        result.insert(0 if moved else len(result), result.pop(moved))
+    return result
+
+
+def scribble(rng):
+    """A random smooth path that is no digit: a loop or zigzag with many turns."""
+    anchors = rng.uniform(-1, 1, (int(rng.integers(6, 11)), 2))
+    steps = np.linspace(0, 1, 8)[:, None]
+    curve = [
+        0.5 * (2 * p1 + (p2 - p0) * steps + (2 * p0 - 5 * p1 + 4 * p2 - p3) * steps**2
+               + (3 * p1 - p0 - 3 * p2 + p3) * steps**3)
+        for p0, p1, p2, p3 in zip(anchors, anchors[1:], anchors[2:], anchors[3:])
+    ]
+    return [np.vstack(curve)]
+
+
+class OnlineBatches(keras.utils.PyDataset):
+    """Batches of freshly varied pen digits and scribbles; the same seed gives the same batches."""
+
+    def __init__(self, samples, labels, batch_size, seed, **kwargs):
+        super().__init__(**kwargs)
+        self.samples, self.labels, self.batch_size, self.seed = samples, labels, batch_size, seed
+        self.epoch = 0
+
+    def __len__(self):
+        return int(np.ceil(len(self.samples) / self.batch_size))
+
+    def __getitem__(self, index):
+        rng = np.random.default_rng((self.seed, self.epoch, index))
+        picked = rng.integers(len(self.samples), size=self.batch_size)
+        features = [online.trajectory_features(vary_strokes(self.samples[i], rng)) for i in picked]
+        targets = [np.eye(10, dtype=np.float32)[self.labels[picked]]]
+        count = int(round(NON_DIGIT_FRACTION * self.batch_size))
+        features += [online.trajectory_features(scribble(rng)) for _ in range(count)]
+        targets.append(np.full((count, 10), 0.1, np.float32))
+        return np.stack(features), np.concatenate(targets)
+
+    def on_epoch_end(self):
+        self.epoch += 1
+
+
+def placed_views(sample_strokes, rng):
+    """(strokes as drawn on the canvas, the 28x28 image the image model gets of them) for one validation digit."""
+    placed, brush = pen.place_strokes(sample_strokes, rng)
+    boxes = [pen.stroke_box(stroke, brush) for stroke in placed]
+    drawn = pen.draw_group(range(len(placed)), placed, boxes, brush, 0)
+    return placed, (drawn[0] if drawn is not None else np.zeros((28, 28), np.float32))
+
+
+def validation_views(unipen, indices, seed):
+    """Online features and image-model inputs of the validation digits, each drawn once on the canvas."""
+    features, images = [], []
+    for index in indices:
+        placed, image = placed_views(unipen.strokes(index), np.random.default_rng((seed, int(index))))
+        features.append(online.trajectory_features(placed))
+        images.append(image)
+    return np.stack(features), np.stack(images)[..., None]
+
+
+def fit_weight(image_probabilities, online_probabilities, labels):
+    """The image-model weight in WEIGHT_GRID with the best accuracy (then the lowest log loss) on these digits."""
+    best = None
+    for weight in WEIGHT_GRID:
+        combined = online.combine(image_probabilities, online_probabilities, weight)
+        accuracy = float((combined.argmax(axis=1) == labels).mean())
+        loss = float(-np.log(np.clip(combined[np.arange(len(labels)), labels], 1e-12, 1)).mean())
+        if best is None or (accuracy, -loss) > (best[1], -best[2]):
+            best = (float(weight), accuracy, loss)
+    return best[0]
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("--data-dir", default=None,
+                        help="data root holding unipen/ (default: $DIGIT_DATA_DIR, else ../shared/data, else data/)")
+    parser.add_argument("--output", type=Path, default=None,
+                        help=f"model file to write (default: online_model.keras, or {QUICK_OUTPUT} with --quick)")
+    parser.add_argument("--image-model", type=Path, default=DEFAULT_MODEL,
+                        help="the image model whose answers the weight combines with")
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_SAMPLES} samples, {QUICK_EPOCHS} epoch")
+    parser.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
+    args = parser.parse_args(argv)
+    if args.epochs < 1:
+        parser.error("--epochs must be at least 1")
+    if args.output is None:
+        args.output = QUICK_OUTPUT if args.quick else Path("online_model.keras")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    keras.utils.set_random_seed(args.seed)
+    try:
+        unipen = datasets.load_unipen(Path(args.data_dir) / "unipen" if args.data_dir else None)
+    except datasets.DataError as error:
+        raise SystemExit(f"error: {error}") from None
+    held_out = sorted(datasets.unipen_validation_writers(unipen))
+    is_validation = np.isin(unipen.writers, held_out)
+    train_indices, validation_indices = np.flatnonzero(~is_validation), np.flatnonzero(is_validation)
+    epochs = QUICK_EPOCHS if args.quick else args.epochs
+    if args.quick:
+        rng = np.random.default_rng(args.seed)
+        train_indices = np.sort(rng.permutation(train_indices)[:QUICK_SAMPLES])
+        validation_indices = np.sort(rng.permutation(validation_indices)[: QUICK_SAMPLES // 2])
+    samples = [unipen.strokes(index) for index in train_indices]
+    batches = OnlineBatches(samples, unipen.labels[train_indices], BATCH_SIZE, args.seed, workers=2)
+    validation_features, validation_images = validation_views(unipen, validation_indices, args.seed)
+    validation_labels = unipen.labels[validation_indices]
+
+    steps = epochs * len(batches)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        PEAK_LEARNING_RATE / 10, steps - min(len(batches), steps // 2), warmup_target=PEAK_LEARNING_RATE,
+        warmup_steps=min(len(batches), steps // 2),
+    )
+    model = build_model()
+    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=WEIGHT_DECAY),
+                  loss="categorical_crossentropy", metrics=["accuracy"])
+    early_stopping = keras.callbacks.EarlyStopping(
+        monitor="val_accuracy", mode="max", patience=PATIENCE, restore_best_weights=True,
+        start_from_epoch=min(SELECT_FROM_EPOCH, epochs - 1),
+    )
+    print(f"training on {len(samples)} pen digits of {len(np.unique(unipen.writers[train_indices]))} writers, "
+          f"validating on {len(validation_labels)} of {len(np.unique(unipen.writers[validation_indices]))} "
+          f"other writers, {model.count_params():,} parameters", flush=True)
+    started = time.perf_counter()
+    history = model.fit(batches, epochs=epochs, verbose=args.verbose, callbacks=[early_stopping],
+                        validation_data=(validation_features, np.eye(10, dtype=np.float32)[validation_labels]))
+    training_seconds = time.perf_counter() - started
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    shipped = build_model()
+    shipped.set_weights(model.get_weights())
+    shipped.save(args.output)
+
+    online_probabilities = model.predict(validation_features, batch_size=1000, verbose=0)
+    image_probabilities = Recognizer(args.image_model).probabilities(validation_images)
+    # Two-fold by writer: each half's weight is fitted on the other half, so no figure is fitted on itself.
+    writers = unipen.writers[validation_indices]
+    half = np.isin(writers, held_out[::2])
+    folds = {}
+    for name, scored in (("first_half", half), ("second_half", ~half)):
+        weight = fit_weight(image_probabilities[~scored], online_probabilities[~scored], validation_labels[~scored])
+        combined = online.combine(image_probabilities[scored], online_probabilities[scored], weight)
+        folds[name] = {
+            "digits": int(scored.sum()), "weight_fitted_on_other_half": weight,
+            "image_accuracy": float((image_probabilities[scored].argmax(1) == validation_labels[scored]).mean()),
+            "online_accuracy": float((online_probabilities[scored].argmax(1) == validation_labels[scored]).mean()),
+            "combined_accuracy": float((combined.argmax(1) == validation_labels[scored]).mean()),
+        }
+    weight = fit_weight(image_probabilities, online_probabilities, validation_labels)
+    metrics = {
+        "model_file": args.output.name,
+        "model_file_bytes": args.output.stat().st_size,
+        "parameters": int(model.count_params()),
+        "image_weight": weight,
+        "image_model": args.image_model.name,
+        "validation_writers": len(held_out),
+        "validation_digits": len(validation_labels),
+        "online_accuracy": float((online_probabilities.argmax(1) == validation_labels).mean()),
+        "image_accuracy": float((image_probabilities.argmax(1) == validation_labels).mean()),
+        "cross_fitted": folds,
+        "best_epoch": (early_stopping.best_epoch or 0) + 1,
+        "epochs_run": len(history.history["loss"]),
+        "training_seconds": round(training_seconds, 1),
+        "training_digits": len(samples),
+        "quick_mode": args.quick,
+        "seed": args.seed,
+        "history": {name: [round(float(value), 5) for value in values] for name, values in history.history.items()},
+    }
+    metrics_path_for(args.output).write_text(json.dumps(metrics, indent=2) + "\n")
+    print(f"validation writers: online {metrics['online_accuracy']:.2%}, image {metrics['image_accuracy']:.2%}; "
+          + "; ".join(f"{name}: combined {fold['combined_accuracy']:.2%} (image {fold['image_accuracy']:.2%}, "
+                      f"weight {fold['weight_fitted_on_other_half']:.2f})" for name, fold in folds.items())
+          + f"; shipped weight {weight:.2f}; trained in {training_seconds / 60:.1f} min")
+    print(f"wrote {args.output} and {metrics_path_for(args.output)}")
+
+
+if __name__ == "__main__":
+    main()
