@@ -611,12 +611,14 @@ def upload_ui(recognizer):
         st.dataframe(frame, hide_index=True, width="stretch", column_config={"confidence": confidence_bar})
         st.download_button("Results (CSV)", lambda: readings_csv(frame), file_name="digit_results.csv",
                            mime="text/csv", icon=":material/table:", on_click="ignore", key="upload_csv")
-        # One file's full result at a time: every file's charts and pictures, drawn again on each
-        # rerun, made a session holding 10 uploads rerun a second slower than an empty one.
-        shown = st.selectbox("Full result for", range(len(readings)), key=f"upload_shown_{len(readings)}",
+        # One file's full result, when asked for: every file's charts and pictures, drawn again on
+        # each rerun, made a session holding 10 uploads rerun a second slower than an empty one.
+        shown = st.selectbox("Full result for", range(len(readings)), index=None, key=f"upload_shown_{len(readings)}",
+                             placeholder="Pick a file to see what the model saw in it",
                              format_func=lambda index: f"{readings[index].name}: "
                                                        f"{readings[index].recognition.text or 'nothing read'}")
-        reading_ui(readings[shown], key=f"upload_{shown}")
+        if shown is not None:
+            reading_ui(readings[shown], key=f"upload_{shown}")
 
 
 def reading_ui(reading, key):

@@ -15,6 +15,7 @@ import hashlib
 import os
 import sys
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,8 +103,8 @@ class Recognition:
             return (f"Read {self.text}, but the digits touch and may be cut in the wrong places: "
                     "leave a little space between digits.")
         if self.doubt == "small":
-            return (f"Read {self.text}, but one mark is much smaller than the other digits: "
-                    "write every digit at about the same size, or clear stray marks.")
+            return (f"Read {self.text}, but a mark much smaller than the digits was there (left out if it "
+                    "read as no digit): write every digit at about the same size, or clear stray marks.")
         if self.status == "uncertain":
             unsure = [str(index + 1) for index, digit in enumerate(self.digits) if digit.uncertain]
             where = "this digit" if len(self.digits) == 1 else f"digit {', '.join(unsure)}"
@@ -211,7 +212,8 @@ def how_to_fix(model_path):
         return ("Restore it with `git checkout -- digit_model.keras digit_model.onnx` "
                 "or retrain it with `python train.py`.")
     chosen = os.environ.get(MODEL_VARIABLE)
-    source = f"${MODEL_VARIABLE} names {model_path}" if chosen and Path(chosen) == model_path else f"{model_path} was asked for"
+    named = chosen and Path(chosen) == model_path
+    source = f"${MODEL_VARIABLE} names {model_path}" if named else f"{model_path} was asked for"
     return (f"{source}: write a model there with `python train.py --output {model_path}` "
             f"(then `python export.py --model {model_path}`), or use another model file "
             f"(without ${MODEL_VARIABLE} or --model, the committed digit_model.keras).")
@@ -223,7 +225,8 @@ def _check_keras_archive(model_path):
         with zipfile.ZipFile(model_path) as archive:
             missing = sorted(KERAS_MEMBERS - set(archive.namelist()))
             damaged = archive.testzip()  # the first member whose checksum fails, or None
-    except (zipfile.BadZipFile, EOFError):  # a cut-off zip has lost its index, at the end
+    # A cut-off zip has lost its index, at the end; a damaged one fails to inflate or is not a zip Keras writes.
+    except (zipfile.BadZipFile, EOFError, zlib.error, RuntimeError, NotImplementedError):
         problem = "not a complete zip archive, as every .keras file is"
     else:
         problem = (f"{', '.join(missing)} missing from the archive" if missing
@@ -345,9 +348,19 @@ class Recognizer:
                 for row, box, image in zip(probabilities[start : start + count], item.boxes, item.digits)
             )
             views = ("image", "online") if item.digit_strokes is not None and self._online is not None else ("image",)
+            if item.doubt == "small":
+                digits = _without_stray_marks(digits)
             results.append(Recognition(digits, split_by=item.split_by, views=views, doubt=item.doubt))
             start += count
         return results
+
+
+def _without_stray_marks(digits):
+    """The digits less any much smaller than the tallest that the model cannot read: a stray mark is no digit."""
+    tallest = max(digit.box[3] for digit in digits)
+    kept = tuple(digit for digit in digits
+                 if not (max(digit.box[2:]) < preprocessing.SMALL_DIGIT * tallest and digit.uncertain))
+    return kept or digits
 
 
 def _load_online(model_path):

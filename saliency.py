@@ -107,7 +107,9 @@ def occlusion(probabilities, image, digit, versus=None):
 def explain(recognizer, digit_result):
     """The Explanation of one recognizer.DigitResult: its answer against the next most likely digit."""
     probabilities = np.asarray(digit_result.probabilities, dtype=np.float64)
-    runner_up = int(np.argsort(probabilities)[-2])
+    others = probabilities.copy()
+    others[digit_result.digit] = -np.inf  # a tie with the answer must not make the answer its own runner-up
+    runner_up = int(np.argmax(others))
     saliency = occlusion(recognizer.probabilities, digit_result.image, digit_result.digit, versus=runner_up)
     return Explanation(saliency, digit_result.digit, float(probabilities[digit_result.digit]), runner_up,
                        float(probabilities[runner_up]))

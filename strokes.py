@@ -315,10 +315,6 @@ MAX_SPAN_STROKES = 4  # a digit has at most this many strokes (a 4 or a crossed 
 # so the joined digit need only be as likely as the two parts together. Two real digits joined read
 # as "not sure" (the model is trained to give squeezed pairs uniform probabilities).
 JOIN_PENALTY = 0.0
-# Stroke groupings are rarely wrong where the margin is wider than this (log ratio to the best reading
-# with another digit count): measured on the dev set's touching numbers from UNIPEN's validation
-# writers, a tenth of the right readings and a third of the wrong ones fall below it.
-STROKE_DOUBT_MARGIN = 0.1
 JOIN_GAP = 0.1  # of the digit height: groups further apart than this are separate digits, whatever the model says
 
 
@@ -380,4 +376,6 @@ def _regroup(groups, strokes, boxes, brush, read):
     chosen, margin = preprocessing.best_partition(
         len(units), {span: float(confidences[index]) for span, index in spans.items()}, boundary_cost
     )
-    return [sorted(units[start:end]) for start, end in chosen], margin < STROKE_DOUBT_MARGIN
+    # The pixel cuts' threshold holds for strokes too: on the dev set's touching numbers from strokes,
+    # a tenth of the right readings and a third of the wrong ones fall below it.
+    return [sorted(units[start:end]) for start, end in chosen], margin < preprocessing.DOUBT_MARGIN

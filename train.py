@@ -41,7 +41,7 @@ from recognizer import metrics_path_for
 SEED = 20261121  # fixed so that two full runs give the same model on the same machine
 VALIDATION_SIZE = 5_000  # MNIST has no writer ids: a random part of its 60k training images validates
 BATCH_SIZE = 128  # large enough for fast CPU steps, small enough for good generalisation
-EPOCHS = 36  # with the cosine schedule; about 30 min on 2 cores with the three sources
+EPOCHS = 36  # with the cosine schedule; the shipped run peaked at epoch 22 and stopped after 28 (37 min)
 STEPS_PER_EPOCH = 600  # an epoch is a fixed number of mixed batches (about 77k digits), not one pass over MNIST
 
 # Mixture: the share of each batch's digits drawn from each source.
@@ -66,6 +66,8 @@ BATCH_NORM_MOMENTUM = 0.99  # running statistics averaged over ~100 batches: ste
 # sits nearer the centre of the optimum than any single noisy step at a high learning rate.
 EMA_MOMENTUM = 0.999
 DROPOUT = 0.3  # before the classifier: MNIST overfits quickly without it
+MIDDLE_FILTERS = 48  # the two middle convolutions; 64 with 160 on top was tried, not finished (see README)
+TOP_FILTERS = 128
 PATIENCE = 6  # stop when validation accuracy has not improved for this many epochs
 # The first half runs at a high learning rate; picking one of its epochs would only be
 # fitting the validation split's noise, so the best epoch is chosen from the second half.
@@ -126,14 +128,14 @@ def build_model(dropout=DROPOUT, batch_norm_momentum=BATCH_NORM_MOMENTUM):
             layers.BatchNormalization(momentum=batch_norm_momentum),
             layers.ReLU(),
             layers.MaxPooling2D(),  # 12x12
-            layers.Conv2D(48, 3, padding="same", use_bias=False),
+            layers.Conv2D(MIDDLE_FILTERS, 3, padding="same", use_bias=False),
             layers.BatchNormalization(momentum=batch_norm_momentum),
             layers.ReLU(),
-            layers.Conv2D(48, 3, padding="same", use_bias=False),
+            layers.Conv2D(MIDDLE_FILTERS, 3, padding="same", use_bias=False),
             layers.BatchNormalization(momentum=batch_norm_momentum),
             layers.ReLU(),
             layers.MaxPooling2D(),  # 6x6
-            layers.Conv2D(128, 3, use_bias=False),  # 4x4
+            layers.Conv2D(TOP_FILTERS, 3, use_bias=False),  # 4x4
             layers.BatchNormalization(momentum=batch_norm_momentum),
             layers.ReLU(),
             layers.Flatten(),
@@ -254,9 +256,10 @@ def draw_pen_digit(sample_strokes, rng, vary=True, form=None):
     prepared = prepare(pen.canvas_form(ink, form))
     if len(prepared.digits) == 1:
         return prepared.digits[0, ..., 0]
+    x, y, width, height = cv2.boundingRect(ink)
     try:  # the pipeline split the digit or dropped a part: the model still learns the whole digit
-        return mnist_digit(ink)
-    except ValueError:
+        return mnist_digit(ink[y : y + height, x : x + width])
+    except ValueError:  # nothing but a dot
         return None
 
 

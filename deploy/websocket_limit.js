@@ -9,7 +9,7 @@
 // (RFC 6455, section 5.2), each a 2-14 byte header and a payload, split across chunks anywhere.
 
 var RATE = 2; // messages a second, on average: a stroke or a click every half second
-var BURST = 20; // messages at once, after a pause: a page load, a flurry of strokes and clicks
+var BURST = 10; // messages at once, after a pause: a page load, a flurry of strokes and clicks
 var HEADERS_END = [13, 10, 13, 10]; // "\r\n\r\n": the end of the HTTP upgrade request
 
 function frameHeaderLength(header) {

@@ -153,6 +153,8 @@ class Flood:
     """One client (source_address) sending as fast as it can until stopped: HTTP requests, WebSocket reruns.
 
     Counts what it sent and how the server answered; refused connections and 429s count too.
+    Its threads run at the lowest CPU priority: on one machine the flood would otherwise take
+    the cores of the server it attacks, which a client elsewhere cannot.
     """
 
     def __init__(self, host, port, source_address, http_threads=8, websockets=4, path="/_stcore/health"):
@@ -180,6 +182,7 @@ class Flood:
             self.statuses[key] = self.statuses.get(key, 0) + 1
 
     def _requests(self):
+        os.nice(19)  # this thread only: Linux gives each thread its own priority
         connection = None
         while not self._stop.is_set():
             try:
@@ -199,6 +202,7 @@ class Flood:
                 time.sleep(0.01)
 
     def _reruns(self):
+        os.nice(19)
         frame = websocket_frame(rerun_message())
         burst = frame * 100  # one write of 100 messages: as fast as the connection takes them
         while not self._stop.is_set():
@@ -224,6 +228,7 @@ class Flood:
                 drain.join(timeout=1)
 
     def _drain(self, connection):
+        os.nice(19)
         try:
             while not self._stop.is_set() and connection.recv(65536):
                 pass

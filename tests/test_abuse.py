@@ -365,15 +365,21 @@ def test_file_names_are_plain_text_for_markdown(name):
     assert text.replace(app.WORD_JOINER, "") == " ".join(name.splitlines())
 
 
-def test_hostile_file_names_reach_the_page_only_as_escaped_text(seven):
+@pytest.mark.parametrize("shown", range(len(HOSTILE_NAMES)))
+def test_hostile_file_names_reach_the_page_only_as_escaped_text(seven, shown):
     files = [(name, png_bytes(seven)) for name in HOSTILE_NAMES] + [(name, b"broken") for name in HOSTILE_NAMES[:2]]
     test = upload(files)
-    shown = [caption for image in test.main.image for caption in image.captions]
-    shown += [expander.label for expander in test.expander] + [error.value for error in test.error]
-    for name in HOSTILE_NAMES:
-        assert any(app.plain_text(name) in text for text in shown), name
-    for text in shown:
+    test.selectbox(key=f"upload_shown_{len(HOSTILE_NAMES)}").set_value(shown).run()
+    markdown = [caption for image in test.main.image for caption in image.captions]
+    markdown += [error.value for error in test.error]
+    assert app.plain_text(HOSTILE_NAMES[shown]) in markdown  # the picture's caption
+    for name in HOSTILE_NAMES[:2]:
+        assert f"**{app.plain_text(name)}**: " in " ".join(markdown)  # the broken files' errors
+    for text in markdown:
         assert rendered_text(text)[1] in ([], ["strong_open", "strong_close"]), text  # only the app's own bold
+    # The table and the list of results are not Markdown: the names are there as they are.
+    assert test.dataframe[0].value["file"].tolist() == HOSTILE_NAMES
+    assert [option.split(": 7")[0] for option in test.selectbox[0].options] == HOSTILE_NAMES
 
 
 def test_csv_cells_cannot_become_spreadsheet_formulas(seven):

@@ -596,7 +596,7 @@ def test_best_partition_flags_a_close_call_as_doubtful():
     sure = {(0, 1): 0.99, (1, 2): 0.99, (0, 2): 0.05}  # two clear digits, and a poor reading as one
     chosen, margin = preprocessing.best_partition(2, sure, lambda position, cut: preprocessing.CUT_PENALTY * cut)
     assert chosen == [(0, 1), (1, 2)] and margin == pytest.approx(np.log(0.99 * 0.99 / 0.05) + preprocessing.CUT_PENALTY)
-    close = {(0, 1): 0.7, (1, 2): 0.7, (0, 2): 0.4}  # 0.49 x 0.85 against 0.4: within a factor of two
+    close = {(0, 1): 0.7, (1, 2): 0.7, (0, 2): 0.4}  # 0.49 x 0.85 against 0.4: a log ratio of 0.04
     margin = preprocessing.best_partition(2, close, lambda position, cut: preprocessing.CUT_PENALTY * cut)[1]
     assert margin < preprocessing.DOUBT_MARGIN
 

@@ -69,6 +69,13 @@ def test_linear_model_saliency_is_the_hand_computed_share_of_the_log_odds(linear
     np.testing.assert_allclose(explanation.saliency, expected, atol=2e-4)
 
 
+def test_a_tie_with_the_answer_gives_another_digit_as_runner_up(linear_recognizer):
+    """A non-digit read as uniform: every digit ties, and the runner-up is the first digit that is not the answer."""
+    tied = DigitResult(3, 0.1, (0.1,) * 10, (0, 0, 28, 28), two_blobs())
+    explanation = saliency.explain(linear_recognizer, tied)
+    assert (explanation.digit, explanation.runner_up, explanation.runner_up_probability) == (3, 0, 0.1)
+
+
 def test_odds_of_a_against_b_are_the_opposite_of_b_against_a(recognizer):
     image = two_blobs()
     forwards = saliency.occlusion(recognizer.probabilities, image, 4, versus=9)
