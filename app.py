@@ -253,10 +253,10 @@ def model_error_ui(error):
         fixes = ("# the committed model:\n"
                  "git checkout -- digit_model.keras digit_model.onnx digit_model.metrics.json\n"
                  "# or train a new one:\n"
-                 "python train.py --data-dir ../shared/data/mnist")
+                 "python train.py --data-dir ../shared/data")
     else:  # the model the operator chose is the one to fix, not the committed one
         fixes = (f"# a new model where ${MODEL_VARIABLE} points:\n"
-                 f"python train.py --data-dir ../shared/data/mnist --output {path}\n"
+                 f"python train.py --data-dir ../shared/data --output {path}\n"
                  f"python export.py --model {path}\n"
                  f"# or the committed model: start the app without ${MODEL_VARIABLE}\n"
                  f"unset {MODEL_VARIABLE}")

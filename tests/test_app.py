@@ -219,7 +219,7 @@ def test_missing_model_shows_how_to_fix_it(monkeypatch, tmp_path):
     assert "could not be loaded" in test.error[0].value
     assert f"{tmp_path / 'missing.keras'} is missing" in test.error[0].value
     # The fix is for the file $DIGIT_MODEL names, not for the committed model.
-    assert f"python train.py --data-dir ../shared/data/mnist --output {tmp_path / 'missing.keras'}" in test.code[0].value
+    assert f"python train.py --data-dir ../shared/data --output {tmp_path / 'missing.keras'}" in test.code[0].value
     assert "git checkout" not in test.code[0].value and "unset DIGIT_MODEL" in test.code[0].value
     assert not test.tabs
 
