@@ -207,14 +207,13 @@ def _read_npz(path, arrays):
         raise DataError(f"{path} is missing: {SOURCE_FIX}")
     try:
         with np.load(path, allow_pickle=False) as archive:
-            missing = [name for name in arrays if name not in archive.files]
-            if missing:
-                raise DataError(f"{path} lacks the arrays {', '.join(missing)}: is it the right file? {SOURCE_FIX}")
-            return {name: archive[name] for name in arrays}
+            read = {name: archive[name] for name in arrays if name in archive.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        if isinstance(error, DataError):
-            raise
         raise DataError(f"{path} is not a readable .npz file ({error}): {SOURCE_FIX}") from error
+    missing = [name for name in arrays if name not in read]
+    if missing:
+        raise DataError(f"{path} lacks the arrays {', '.join(missing)}: is it the right file? {SOURCE_FIX}")
+    return read
 
 
 def _check(condition, path, problem):

@@ -15,6 +15,8 @@ answer with the image model's wherever strokes exist.
 
 import numpy as np
 
+import strokes as pen
+
 POINTS = 64  # resampled points per digit: a digit's path has a few dozen turns at most
 FEATURES = 5  # x, y, direction x, direction y, pen down
 MIN_SCALE = 1e-6  # a digit that is a single dot has no size: keep the division finite
@@ -56,3 +58,25 @@ def combine(image_probabilities, online_probabilities, weight):
     logits -= logits.max(axis=-1, keepdims=True)
     combined = np.exp(logits)
     return (combined / combined.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def canvas_views(sample_strokes, rng):
+    """A pen sample drawn once on the canvas: (its strokes there, the 28x28 digit the image model gets of them)."""
+    placed, brush = pen.place_strokes(sample_strokes, rng)
+    boxes = [pen.stroke_box(stroke, brush) for stroke in placed]
+    drawn = pen.draw_group(range(len(placed)), placed, boxes, brush, 0)
+    return placed, (drawn[0] if drawn is not None else np.zeros((28, 28), np.float32))
+
+
+def validation_views(digits, indices, seed):
+    """(each digit's strokes on the canvas, the image model's (N, 28, 28, 1) inputs) of some pen digits.
+
+    Each digit is drawn once, with a generator seeded by (seed, index): train_online.py and
+    benchmarks/online.py score the very same drawings.
+    """
+    placed, images = [], []
+    for index in indices:
+        strokes, image = canvas_views(digits.strokes(index), np.random.default_rng((seed, int(index))))
+        placed.append(strokes)
+        images.append(image)
+    return placed, np.stack(images)[..., None]

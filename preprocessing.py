@@ -721,13 +721,12 @@ def _split_wide(piece, mask, stroke_width=None):
     if len(piece.labels) > 1 or piece.width <= SPLIT_ASPECT * piece.height:
         return [(piece, mask)]
     if stroke_width is None:
-        stroke_width = _stroke_width(cv2.copyMakeBorder(mask, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0))[0]
+        stroke_width = _mask_stroke_width(mask)
     # Touching digits meet in a single stroke: the column there holds about one stroke
     # width of ink, in one run (or two, with a stroke passing by), and passes through no
     # loop. A wide 0 has a loop, a wide 2 more ink or a tail too short to be a digit.
-    column_ink = mask.sum(axis=0)
-    runs = mask[0] + np.count_nonzero(mask[1:] > mask[:-1], axis=0)
-    can_cut = (column_ink <= CUT_STROKES * stroke_width) & (runs <= CUT_RUNS) & ~_hole_columns(mask)
+    column_ink, runs, thin = _column_profile(mask, stroke_width)
+    can_cut = thin & ~_hole_columns(mask)
     low, high = round(CUT_REGION * piece.width), round((1 - CUT_REGION) * piece.width)
     candidates = low + np.flatnonzero(can_cut[low:high])
     if candidates.size == 0:
@@ -745,6 +744,18 @@ def _split_wide(piece, mask, stroke_width=None):
         halves.append((box, mask[top:bottom, start:end]))
     # Either half may still hold several digits.
     return [part for half, half_mask in halves for part in _split_wide(half, half_mask, stroke_width)]
+
+
+def _mask_stroke_width(mask):
+    """The mean stroke width of a 0/1 mask that may touch its edges."""
+    return _stroke_width(cv2.copyMakeBorder(mask, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0))[0]
+
+
+def _column_profile(mask, stroke_width):
+    """Each column's ink, its number of separate runs, and whether it is thin enough to cut."""
+    column_ink = mask.sum(axis=0)
+    runs = mask[0] + np.count_nonzero(mask[1:] > mask[:-1], axis=0)
+    return column_ink, runs, (column_ink <= CUT_STROKES * stroke_width) & (runs <= CUT_RUNS)
 
 
 def _hole_columns(mask):
@@ -897,9 +908,7 @@ def _may_be_several(piece):
 
 def _candidate_cuts(mask, stroke_width):
     """Columns where touching digits may meet: the thinnest column of each run of thin, loop-free columns."""
-    column_ink = mask.sum(axis=0)
-    runs = mask[0] + np.count_nonzero(mask[1:] > mask[:-1], axis=0)
-    thin = (column_ink <= CUT_STROKES * stroke_width) & (runs <= CUT_RUNS)
+    column_ink, runs, thin = _column_profile(mask, stroke_width)
     crossing = (column_ink <= CROSSING_STROKES * stroke_width) & (runs == 1)
     can_cut = (thin | crossing) & ~_hole_columns(mask)
     edge = max(1, round(stroke_width))
@@ -923,8 +932,10 @@ def _read_cuts(piece, mask, ink_box, read):
     dynamic programming finds the cuts whose digits' confidences multiply to the
     most, each cut costing CUT_PENALTY. Spans too short to be a digit are ruled out.
     """
-    stroke_width = _stroke_width(cv2.copyMakeBorder(mask, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0))[0]
-    bounds = [0, *_candidate_cuts(mask, stroke_width), piece.width]
+    cuts = _candidate_cuts(mask, _mask_stroke_width(mask))
+    if not cuts:  # nowhere to cut: the piece is one digit
+        return [(piece, mask, None)], False
+    bounds = [0, *cuts, piece.width]
     spans, images = {}, []
     for start in range(len(bounds) - 1):
         for end in range(start + 1, len(bounds)):
@@ -941,7 +952,7 @@ def _read_cuts(piece, mask, ink_box, read):
             except ValueError:
                 continue
             spans[start, end] = (len(images) - 1, box, span_mask[top:bottom])
-    if (0, len(bounds) - 1) not in spans or len(bounds) == 2:
+    if (0, len(bounds) - 1) not in spans:
         return [(piece, mask, None)], False
     confidences = read(np.stack(images)[..., None]).max(axis=1)
     chosen, margin = best_partition(

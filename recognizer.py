@@ -12,6 +12,7 @@ truth, by `python export.py`; when it is missing or stale the Keras model is use
 
 import contextlib
 import hashlib
+import json
 import os
 import sys
 import zipfile
@@ -378,8 +379,6 @@ def _load_online(model_path):
     if reason:
         return None, None, f"{reason}: run `python export.py --model {model_path.name}`"
     try:
-        import json
-
         weight = float(json.loads(metrics_path_for(model_path).read_text())["image_weight"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         return None, None, f"its metrics file has no combining weight ({type(error).__name__})"

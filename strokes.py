@@ -271,10 +271,10 @@ def prepare_drawing(drawing, read=None):
     but each stroke is its own piece even where it touches the next digit's ink:
     touching digits written as separate strokes come apart exactly. With read (the
     models: a function of (N, 28, 28, 1) digits and their N stroke lists giving (N, 10)
-    probabilities), neighbouring strokes are then regrouped
-    where the model reads another grouping as clearly more probable: a grouping
-    that goes against the geometry must make the reading twice as likely. Each digit
-    is drawn alone and normalised as a canvas digit is.
+    probabilities), neighbouring, overlapping strokes are then regrouped where the
+    models read another grouping as more probable (cutting a geometric group costs
+    CUT_PENALTY, joining overlapping groups JOIN_PENALTY). Each digit is drawn alone
+    and normalised as a canvas digit is.
     """
     empty = np.zeros((1, 1), np.uint8)
     if not drawing.strokes:

@@ -126,22 +126,10 @@ class OnlineBatches(keras.utils.PyDataset):
         self.epoch += 1
 
 
-def placed_views(sample_strokes, rng):
-    """(strokes as drawn on the canvas, the 28x28 image the image model gets of them) for one validation digit."""
-    placed, brush = pen.place_strokes(sample_strokes, rng)
-    boxes = [pen.stroke_box(stroke, brush) for stroke in placed]
-    drawn = pen.draw_group(range(len(placed)), placed, boxes, brush, 0)
-    return placed, (drawn[0] if drawn is not None else np.zeros((28, 28), np.float32))
-
-
 def validation_views(unipen, indices, seed):
     """Online features and image-model inputs of the validation digits, each drawn once on the canvas."""
-    features, images = [], []
-    for index in indices:
-        placed, image = placed_views(unipen.strokes(index), np.random.default_rng((seed, int(index))))
-        features.append(online.trajectory_features(placed))
-        images.append(image)
-    return np.stack(features), np.stack(images)[..., None]
+    placed, images = online.validation_views(unipen, indices, seed)
+    return np.stack([online.trajectory_features(strokes) for strokes in placed]), images
 
 
 def fit_weight(image_probabilities, online_probabilities, labels):

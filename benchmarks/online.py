@@ -22,7 +22,6 @@ import datasets
 import online
 from benchmarks import devset, save_results
 from recognizer import DEFAULT_MODEL, DEFAULT_ONLINE_MODEL, ModelError, Recognizer
-from train_online import validation_views
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "benchmarks" / "results"
@@ -64,19 +63,17 @@ def main(argv=None):
     unipen = pen_writers.digits
     indices = np.concatenate(list(pen_writers.samples_by_writer.values()))
     labels = unipen.labels[indices]
-    features, images = validation_views(unipen, indices, SEED)
+    placed, images = online.validation_views(unipen, indices, SEED)
     image_probabilities = image_only.probabilities(images)
-    online_probabilities = both._online(features)
+    online_probabilities = both.online_probabilities(placed)
     combined = online.combine(image_probabilities, online_probabilities, both.online_weight)
     predictions = {name: probabilities.argmax(axis=1) for name, probabilities in
                    (("image", image_probabilities), ("online", online_probabilities), ("combined", combined))}
     right = {name: predicted == labels for name, predicted in predictions.items()}
-    chunk = features[:1000]
-    timing = {
-        "image": median_milliseconds_per_digit(lambda: image_only.probabilities(images[:1000]), len(chunk)),
-        "online": median_milliseconds_per_digit(
-            lambda: both._online(np.stack([online.trajectory_features(unipen.strokes(i)) for i in indices[:1000]])),
-            len(chunk)),
+    count = min(1000, len(images))
+    timing = {  # the online view's time includes making the path features from the strokes
+        "image": median_milliseconds_per_digit(lambda: image_only.probabilities(images[:count]), count),
+        "online": median_milliseconds_per_digit(lambda: both.online_probabilities(placed[:count]), count),
     }
     errors = {name: int((~hits).sum()) for name, hits in right.items()}
     summary = {
