@@ -8,6 +8,7 @@ recognizer.py), so a prediction takes milliseconds and TensorFlow is never impor
 while the exported model is up to date.
 """
 
+import base64
 import json
 import re
 from dataclasses import dataclass
@@ -182,13 +183,19 @@ def readings_csv(frame):
     return frame.map(spreadsheet_safe).to_csv(index=False)
 
 
-def jpeg_bytes(picture):
-    """JPEG file bytes of an RGB uint8 picture, for st.image to pass on as they are."""
-    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR),
-                               [cv2.IMWRITE_JPEG_QUALITY, DISPLAY_QUALITY])
+def inline_picture(picture, kind="png"):
+    """A uint8 grey or RGB picture as a data: URL for st.image ("png", or "jpeg" for photos).
+
+    The picture travels inside the page's own message: no media file exists for a quick
+    rerun to remove while the browser is still fetching it (a 404 under load).
+    """
+    picture = np.asarray(picture)
+    bgr = cv2.cvtColor(picture, cv2.COLOR_RGB2BGR) if picture.ndim == 3 else picture
+    options = [cv2.IMWRITE_JPEG_QUALITY, DISPLAY_QUALITY] if kind == "jpeg" else []
+    ok, encoded = cv2.imencode(f".{'jpg' if kind == 'jpeg' else 'png'}", bgr, options)
     if not ok:
-        raise ValueError(f"OpenCV could not encode a {picture.shape} picture as JPEG")
-    return encoded.tobytes()
+        raise ValueError(f"OpenCV could not encode a {picture.shape} picture as {kind}")
+    return f"data:image/{kind};base64,{base64.b64encode(encoded.tobytes()).decode('ascii')}"
 
 
 @dataclass(frozen=True)
@@ -198,8 +205,8 @@ class UploadReading:
     name: str
     recognition: Recognition = None  # None when the file could not be read
     error: str = None  # why it could not be read
-    picture: bytes = None  # JPEG of the picture as shown, at most MAX_DISPLAY_SIDE
-    boxes: bytes = None  # JPEG of the picture with its digits boxed, when it holds several
+    picture: str = None  # the picture as shown, at most MAX_DISPLAY_SIDE, as a JPEG data: URL
+    boxes: str = None  # the picture with its digits boxed, when it holds several, likewise
 
 
 def read_upload(recognizer, file):
@@ -211,8 +218,9 @@ def read_upload(recognizer, file):
     recognition = recognizer.recognize(image)
     boxes = None
     if len(recognition.digits) > 1:
-        boxes = jpeg_bytes(boxes_image(image, [digit.box for digit in recognition.digits]))
-    return UploadReading(file.name, recognition, picture=jpeg_bytes(fit_for_display(on_white(image))), boxes=boxes)
+        boxes = inline_picture(boxes_image(image, [digit.box for digit in recognition.digits]), "jpeg")
+    return UploadReading(file.name, recognition, picture=inline_picture(fit_for_display(on_white(image)), "jpeg"),
+                         boxes=boxes)
 
 
 def read_uploads(recognizer, files):
@@ -484,7 +492,7 @@ def result_ui(recognition, image, key, drawing_png=None, drawing_json=None, boxe
             st.caption(":material/gesture: Read from the picture and from the path your pen took.")
     if several:
         found_by = "from your strokes" if recognition.split_by == "strokes" else "in the picture"
-        boxes_area.image(boxes_picture or boxes_image(image, [digit.box for digit in digits]),
+        boxes_area.image(boxes_picture or inline_picture(boxes_image(image, [digit.box for digit in digits])),
                          caption=f"Digits found {found_by}, read left to right")
     if len(digits) == 1:
         digit_ui(digits[0])
@@ -511,7 +519,7 @@ def result_ui(recognition, image, key, drawing_png=None, drawing_json=None, boxe
 def digit_ui(digit_result):
     """What the model saw for one digit, and its ten probabilities."""
     seen, chart = st.columns([1, 2], vertical_alignment="center")
-    seen.image(pixel_grid(digit_result.image), caption="What the model saw (28×28)")
+    seen.image(inline_picture(pixel_grid(digit_result.image)), caption="What the model saw (28×28)")
     with chart:
         st.vega_lite_chart(probability_frame(digit_result), PROBABILITY_CHART, height=220, width="stretch")
     why_ui(digit_result)
@@ -527,7 +535,7 @@ def why_ui(digit_result):
     explanation = saliency.explain(load_recognizer(str(model_path())), digit_result)
     answer, runner_up = explanation.digit, explanation.runner_up
     picture, words = st.columns([1, 2], vertical_alignment="center")
-    picture.image(pixel_grid(saliency.overlay(digit_result.image, explanation.saliency)),
+    picture.image(inline_picture(pixel_grid(saliency.overlay(digit_result.image, explanation.saliency))),
                   caption=f"Why {answer} and not {runner_up}")
     with words:
         st.markdown(f"**Runner-up: {runner_up}** at {chance(explanation.runner_up_probability)}, "
@@ -579,7 +587,7 @@ def model_reading_ui(reading, recognition, metrics, key):
         st.metric(title, recognition.text, delta=f"{recognition.confidence:.1%} confidence{unsure}",
                   delta_color="off", delta_arrow="off")
         seen = np.hstack([digit.image for digit in recognition.digits])
-        st.image(pixel_grid(seen), caption="What it saw", width="stretch")
+        st.image(inline_picture(pixel_grid(seen)), caption="What it saw", width="stretch")
         test = metrics.get("mnist_test") if isinstance(metrics.get("mnist_test"), dict) else {}
         accuracy = measured(test.get("accuracy"), lambda value: f"{value:.2%}")
         epochs = measured(metrics.get("epochs_run"), lambda value: f" for {value} epochs")

@@ -318,3 +318,10 @@ def test_comparison_says_how_to_make_a_missing_tutorial_model(monkeypatch, tmp_p
     assert not test.exception
     assert answers(test) == [("Recognised", "2")]
     assert any("python train.py --recipe tutorial" in caption.value for caption in test.main.caption)
+
+
+def test_result_pictures_travel_inside_the_page(digits):
+    """Every picture of a result is a data: URL: no media file for a quick rerun to drop while the browser fetches it."""
+    test = press(drawn(paper_picture([digits[4], digits[2]]), width=560), "predict")
+    urls = [image.proto.imgs[0].url for image in test.main.image]
+    assert urls and all(url.startswith(("data:image/png;base64,", "data:image/jpeg;base64,")) for url in urls)
