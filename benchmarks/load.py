@@ -48,7 +48,9 @@ MEMORY_SAMPLE_SECONDS = 2  # the server's memory during the run, for the curve i
 # freed memory stays with the thread's malloc arena for a while: the RSS swings by tens of
 # MB from sample to sample. Medians over the first and last 10 s of the run compare the level.
 MEMORY_WINDOW_SECONDS = 10
-FAILURE_SCREENSHOT = ROOT / "build" / "load_failure.png"
+FAILURE_SCREENSHOT = Path(tempfile.gettempdir()) / "load_failure.png"
+DRAWING_SENT_MS = 30_000  # no run this long after a drawing whose canvas shows no ink: the strokes were lost
+DRAWING_ATTEMPTS = 3
 VIEWPORT = {"width": 1280, "height": 900}
 WIDE_CANVAS = "Whole number"  # the app's 560 px canvas, for two digits side by side
 DIGIT_WIDTH = 280  # each digit is drawn in its own 280 px half of the wide canvas
@@ -120,6 +122,7 @@ class Session:
     milliseconds: list = field(default_factory=list)  # click to answer, one per prediction after warm-up
     wrong_answers: list = field(default_factory=list)
     page_errors: list = field(default_factory=list)
+    lost_drawings: int = 0  # drawings made again because the canvas under them was re-mounted
 
 
 def server_memory(pid):
@@ -132,19 +135,30 @@ async def after_rerun(page, action, timeout_ms=PAGE_TIMEOUT_MS):
     """Do action (clicks or strokes), then wait until the app run it causes has finished."""
     await page.evaluate("window.appActedAt = 0")
     await action()
+    if not await run_finished(page, timeout_ms):
+        await no_answer(page, timeout_ms)
+
+
+async def run_finished(page, timeout_ms):
+    """Whether an app run started after the last action has finished within timeout_ms."""
     try:
         await page.wait_for_function(RUN_DONE, timeout=timeout_ms, polling=50)
+        return True
     except PlaywrightTimeout:
-        FAILURE_SCREENSHOT.parent.mkdir(exist_ok=True)
-        await page.screenshot(path=FAILURE_SCREENSHOT)
-        times = await page.evaluate(
-            "() => [performance.now(), window.appActedAt, window.appRunStartedAt, window.appRunFinishedAt]"
-        )
-        raise TimeoutError(
-            f"no app run answered within {timeout_ms / 1000:g} s; page time {times[0]:.0f} ms, last action at "
-            f"{times[1]:.0f}, last run started at {times[2]:.0f} and finished at {times[3]:.0f}; "
-            f"screenshot in {FAILURE_SCREENSHOT}"
-        ) from None
+        return False
+
+
+async def no_answer(page, timeout_ms):
+    """Raise TimeoutError with the page's timings and ink, leaving a screenshot."""
+    await page.screenshot(path=FAILURE_SCREENSHOT)
+    times = await page.evaluate(
+        "() => [performance.now(), window.appActedAt, window.appRunStartedAt, window.appRunFinishedAt]"
+    )
+    raise TimeoutError(
+        f"no app run answered within {timeout_ms / 1000:g} s; page time {times[0]:.0f} ms, last action at "
+        f"{times[1]:.0f}, last run started at {times[2]:.0f} and finished at {times[3]:.0f}; the canvas shows "
+        f"{await ink_pixels(page)} ink pixels; screenshot in {FAILURE_SCREENSHOT}"
+    )
 
 
 async def wait_for_canvas(page):
@@ -168,8 +182,18 @@ async def wait_for_canvas(page):
     raise TimeoutError(f"the canvas was not ready within {PAGE_TIMEOUT_MS / 1000:g} s")
 
 
-async def draw_number(page, number, box):
-    """Draw the number's digits side by side with mouse strokes in the canvas box; waits for the app to get them."""
+async def ink_pixels(page):
+    """Dark pixels on the current canvas's ink layer: 0 when the strokes drawn on it were lost."""
+    return await page.locator(f"{browser.INK_CANVAS}:not([data-replaced])").evaluate_all(
+        f"canvases => canvases.map({browser.INK_PIXELS}).reduce((total, count) => total + count, 0)")
+
+
+async def draw_number(page, number, box, session):
+    """Draw the number's digits side by side with mouse strokes in the canvas box; waits for the app to get them.
+
+    Under load the canvas can still be re-mounted after it looked settled, and strokes drawn on the
+    old one vanish with it (the canvas then shows no ink): that drawing is made again, and counted.
+    """
 
     async def draw():
         for position, digit in enumerate(number):
@@ -182,7 +206,18 @@ async def draw_number(page, number, box):
                     await page.mouse.move(left + x, box["y"] + y)
                 await page.mouse.up()
 
-    await after_rerun(page, draw)  # the canvas sends the drawing shortly after the last stroke
+    for _ in range(DRAWING_ATTEMPTS):
+        await page.evaluate("window.appActedAt = 0")
+        await draw()  # the canvas sends the drawing shortly after the last stroke
+        if await run_finished(page, DRAWING_SENT_MS):
+            return
+        if await ink_pixels(page):  # drawn but not answered yet: the app has its full time
+            if await run_finished(page, PAGE_TIMEOUT_MS):
+                return
+            break
+        session.lost_drawings += 1
+        box = await wait_for_canvas(page)
+    await no_answer(page, DRAWING_SENT_MS + PAGE_TIMEOUT_MS)
 
 
 async def open_session(browser_process, url, session):
@@ -199,7 +234,7 @@ async def open_session(browser_process, url, session):
         await page.locator(layer).evaluate("canvas => canvas.setAttribute('data-replaced', '')")
     await after_rerun(page, lambda: page.get_by_text(WIDE_CANVAS, exact=True).click())
     box = await wait_for_canvas(page)  # the wide canvas replaces the narrow one
-    await draw_number(page, session.number, box)
+    await draw_number(page, session.number, box, session)
     return context, page
 
 
@@ -312,6 +347,7 @@ def report(users, seconds, warm_seconds, memory_samples, warm_up_milliseconds):
         },
         "wrong_answers": sum(len(session.wrong_answers) for session in users),
         "page_errors": sum(len(session.page_errors) for session in users),
+        "lost_drawings": sum(session.lost_drawings for session in users),
         "cpu_count": os.cpu_count(),
         "load_average_1min": round(os.getloadavg()[0], 2),
         "per_session": [asdict(session) | {"predictions": len(session.milliseconds),
@@ -347,6 +383,7 @@ def markdown(summary):
          ", ".join(f"{size:.0f}" for _, size in memory["curve"]) + " MiB"),
         ("answers for another user's number", summary["wrong_answers"]),
         ("page errors", summary["page_errors"]),
+        ("drawings made again (their canvas was re-mounted under the strokes)", summary["lost_drawings"]),
     ]
     table = "\n".join(["| measure | value |", "|---|---:|", *(f"| {name} | {value} |" for name, value in rows)])
     return (

@@ -34,6 +34,12 @@ CHROMIUM_ARGS = [
 START_TIMEOUT = 90  # seconds for the server's health check on a busy 2-core machine
 CANVAS = "canvas.upper-canvas"  # Fabric.js's event layer, inside the component's shadow root
 INK_CANVAS = "canvas.dc-canvas.lower-canvas"  # the layer Fabric.js renders the strokes on
+INK_PIXELS = """canvas => {
+  const {data} = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
+  let count = 0;
+  for (let index = 0; index < data.length; index += 4) if (data[index + 3] > 128 && data[index] < 128) count += 1;
+  return count;
+}"""  # how many dark pixels a canvas layer shows
 POINT_SPACING = 6  # canvas pixels between pointer events: Fabric.js smooths the path between them
 
 
@@ -317,16 +323,7 @@ def draw_with_touch(page, strokes):
 
 def ink_pixels(page):
     """How many dark pixels the canvas shows."""
-    return page.locator(INK_CANVAS).evaluate(
-        """canvas => {
-          const {data} = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
-          let count = 0;
-          for (let index = 0; index < data.length; index += 4) {
-            if (data[index + 3] > 128 && data[index] < 128) count += 1;
-          }
-          return count;
-        }"""
-    )
+    return page.locator(INK_CANVAS).evaluate(INK_PIXELS)
 
 
 def click_and_wait(page, selector):
