@@ -387,7 +387,7 @@ class ProfileStore:
             return empty_examples()
         levels = np.frombuffer(b"".join(row[2] for row in rows), np.uint8).reshape(-1, IMAGE_SIDE, IMAGE_SIDE)
         return Examples(
-            images=levels.astype(np.float32) * np.float32(1 / 255),
+            images=levels.astype(np.float32) / np.float32(255),
             labels=np.array([row[1] for row in rows], np.int64),
             drawings=tuple(stored_drawing(row[3]) for row in rows),
             ids=tuple(row[0] for row in rows),
