@@ -5,6 +5,7 @@
     python train.py --quick --output /tmp/quick.keras         # a few thousand images, one short epoch
     DIGIT_DATA_DIR=../shared/data python train.py --epochs 5
     python train.py --recipe tutorial                         # the tutorial model of the app's comparison
+    python train.py --extra-data me/ friend/                   # users' examples folders (the app's export) join in
 
 Every source is turned into exactly what the app gives the model: UNIPEN's pen
 trajectories are drawn as the canvas draws them (round brush, random size, place
@@ -15,7 +16,8 @@ ids); the best epoch is chosen on the mean of the three validation accuracies.
 Writes the model, a metrics JSON beside it (MNIST test accuracy, per-source
 validation accuracy, per-class precision and recall, confusion matrix, training
 history, timings) and PNG figures in the reports folder. MNIST's test set is
-only ever used for that final report.
+only ever used for that final report. Users' examples folders (--extra-data) are
+training data only: they are the writers' own corrections, never validation.
 """
 
 import argparse
@@ -34,6 +36,7 @@ import numpy as np
 from keras import layers
 
 import datasets
+import profiles
 import strokes as pen
 from preprocessing import MNIST_SIZE, fit_to_mnist, mnist_digit, prepare
 from recognizer import metrics_path_for
@@ -50,6 +53,9 @@ SOURCE_WEIGHTS = {
     "unipen": 0.3,  # pen trajectories drawn as the canvas draws them: closest to what users draw
     "cvl": 0.2,  # European styles (hooked 1s, crossed 7s, open 4s) MNIST's writers never used
 }
+# Users' examples folders (--extra-data): already the model's 28x28 inputs, jittered like the
+# pre-rendered sources. A small share, so a few writers' digits cannot outweigh 500 others.
+EXTRA_DATA_WEIGHT = 0.05
 PEN_VARIANTS = 5  # drawings rendered per UNIPEN training sample (each size, brush, form and slant anew)
 CVL_VARIANTS = 3  # normalised variants per CVL training image (each slant and aspect anew)
 PEN_MAX_ROTATION_DEGREES = 12  # the pen data is real handwriting: milder than MNIST's augmentation
@@ -552,6 +558,9 @@ def parse_args(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help=f"{QUICK_TRAIN_SIZE} MNIST images and {QUICK_SOURCE_SIZE} of each other source, "
                              f"{QUICK_EPOCHS} epoch of {QUICK_STEPS_PER_EPOCH} steps: for tests and CI")
+    parser.add_argument("--extra-data", type=Path, nargs="+", default=[], metavar="DIR",
+                        help="examples folders (DIR/<digit>/<id>.png, the app's export) mixed into training at "
+                             f"{EXTRA_DATA_WEIGHT:.0%} of each batch; never used for validation")
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
                         help="0 silent, 1 progress bar, 2 one line per epoch")
     args = parser.parse_args(argv)
@@ -601,11 +610,33 @@ def load_sources(args):
     return unipen, cvl, (mnist_images, mnist_labels), mnist_validation, test, indices, writers
 
 
+def load_extra_data(folders):
+    """uint8 (N, 28, 28) images and labels of users' examples folders; exits with a clear message when unreadable.
+
+    Files that cannot be read are left out, each named in one warning line.
+    """
+    images, labels = [], []
+    for folder in folders:
+        problems = []
+        try:
+            examples = profiles.read_examples_folder(folder, problems)
+        except profiles.ExampleError as error:
+            raise SystemExit(f"error: --extra-data {folder}: {error}") from None
+        for path, reason in problems:
+            print(f"warning: --extra-data: {path} left out: {reason}", flush=True)
+        images += [profiles.image_levels(image) for image in examples.images]
+        labels += list(examples.labels)
+    if not images:
+        raise SystemExit(f"error: --extra-data {' '.join(map(str, folders))}: no readable examples")
+    return np.stack(images), np.array(labels, np.int64)
+
+
 def main(argv=None):
     args = parse_args(argv)
     keras.utils.set_random_seed(args.seed)
     if args.recipe == "tutorial":
         return train_tutorial(args)
+    extra = load_extra_data(args.extra_data) if args.extra_data else None  # read first: a bad folder fails fast
     unipen, cvl, (train_images, train_labels), mnist_validation, test, indices, writers = load_sources(args)
     test_images, test_labels = test
     (unipen_train, unipen_validation), (cvl_train, cvl_validation) = indices["unipen"], indices["cvl"]
@@ -636,6 +667,8 @@ def main(argv=None):
         "unipen": (*pen_pool, SOURCE_WEIGHTS["unipen"], jitter_pooled),
         "cvl": (*cvl_pool, SOURCE_WEIGHTS["cvl"], jitter_pooled),
     }
+    if extra is not None:
+        sources["extra"] = (*extra, EXTRA_DATA_WEIGHT, jitter_pooled)
     epochs = QUICK_EPOCHS if args.quick else args.epochs
     steps_per_epoch = QUICK_STEPS_PER_EPOCH if args.quick else STEPS_PER_EPOCH
     batches = AugmentedBatches(sources, args.batch_size, steps_per_epoch, args.seed, non_digits=non_digits, workers=2)
@@ -659,7 +692,8 @@ def main(argv=None):
         monitor="val_accuracy", mode="max", patience=PATIENCE, restore_best_weights=True,
         start_from_epoch=min(SELECT_FROM_EPOCH, epochs - 1), verbose=0
     )
-    print(f"training on {len(train_images)} MNIST, {len(pen_pool[0])} pen and {len(cvl_pool[0])} scan digits, "
+    extra_note = f", {len(extra[1])} users' examples" if extra is not None else ""
+    print(f"training on {len(train_images)} MNIST, {len(pen_pool[0])} pen and {len(cvl_pool[0])} scan digits{extra_note}, "
           f"{epochs} epoch(s) of {steps_per_epoch} batches, {model.count_params():,} parameters", flush=True)
     started = time.perf_counter()
     model.fit(
@@ -714,6 +748,9 @@ def main(argv=None):
             "cvl": {"training_images": len(cvl_train), "training_variants": len(cvl_pool[0]),
                     "training_writers": writers["cvl"][0], "validation_writers": writers["cvl"][1],
                     "weight": SOURCE_WEIGHTS["cvl"], "validation": "the competition's 'valid' writers"},
+            **({"extra": {"folders": [str(folder) for folder in args.extra_data], "training_digits": len(extra[1]),
+                          "weight": EXTRA_DATA_WEIGHT, "validation": "none: users' own examples train only"}}
+               if extra is not None else {}),
         },
         "quick_mode": args.quick,
         "seed": args.seed,
