@@ -4,6 +4,7 @@
     result = recognizer.recognize(image)      # RGBA canvas array, photo array or file bytes
     result = recognizer.recognize_strokes(stroke_json)   # a stroke file, or strokes.Drawing
     result.text, result.confidence, result.digits[0].probabilities
+    mine = recognizer.personalised(images, labels)   # the same methods, reading with a writer's own examples
 
 Inference runs on digit_model.onnx with ONNX Runtime (about 0.1 ms per digit, no
 TensorFlow import). That file is exported from digit_model.keras, the source of
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+import adaptation
 import online
 import preprocessing
 import strokes
@@ -78,6 +80,8 @@ class Recognition:
     # Why the digits found may not be the digits written: "cuts" (touching digits, the
     # count or the cuts are doubtful) or "small" (a piece much smaller than the rest).
     doubt: str = None
+    # How many of the writer's own examples the answer took into account (0: the base model's answer).
+    personalised_examples: int = 0
 
     @property
     def text(self):
@@ -121,6 +125,7 @@ class Recognition:
             "split_by": self.split_by,
             "views": list(self.views),
             "doubt": self.doubt,
+            "personalised_examples": self.personalised_examples,
             "digits": [digit.to_dict() for digit in self.digits],
         }
 
@@ -153,9 +158,19 @@ class OnnxBackend:
             str(onnx_path), options, providers=["CPUExecutionProvider"]
         )
         self.input_name = self.session.get_inputs()[0].name
+        self.output_names = [output.name for output in self.session.get_outputs()]
+        # An export from before export.py added the last layer's input has only the probabilities.
+        self.has_features = len(self.output_names) > 1
 
     def __call__(self, batch):
-        return self.session.run(None, {self.input_name: batch})[0]
+        return self.session.run(self.output_names[:1], {self.input_name: batch})[0]
+
+    def embed(self, batch):
+        """(probabilities, features): the softmax and the input of the last layer, the embedding adaptation uses."""
+        if not self.has_features:
+            raise ModelError("this ONNX export has no features output: re-export it with `python export.py`")
+        probabilities, features = self.session.run(self.output_names[:2], {self.input_name: batch})
+        return probabilities, features
 
 
 class KerasBackend:
@@ -167,9 +182,29 @@ class KerasBackend:
             import keras
 
             self.model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
+        self._with_features = None
 
     def __call__(self, batch):
         return np.asarray(self.model(batch, training=False))
+
+    def with_features(self):
+        """A Keras model giving (probabilities, the last layer's input), or None when the last layer is no dense softmax."""
+        import keras
+
+        last = self.model.layers[-1]
+        if not isinstance(last, keras.layers.Dense) or last.units != 10:
+            return None
+        if self._with_features is None:
+            self._with_features = keras.Model(self.model.inputs[0], [self.model.outputs[0], last.input])
+        return self._with_features
+
+    def embed(self, batch):
+        """(probabilities, features), as OnnxBackend.embed."""
+        model = self.with_features()
+        if model is None:
+            raise ModelError("this model's last layer is not a dense softmax: it has no embedding to adapt")
+        probabilities, features = model(batch, training=False)
+        return np.asarray(probabilities), np.asarray(features)
 
 
 @contextlib.contextmanager
@@ -252,6 +287,8 @@ def _load_keras(model_path):
 class Recognizer:
     """Loads the model once; recognises single images or many in batches."""
 
+    personalised_examples = 0  # the base model takes no writer's examples into account
+
     def __init__(self, model_path=DEFAULT_MODEL, backend="auto", batch_size=512, online_model=DEFAULT_ONLINE_MODEL):
         model_path = Path(model_path)
         if not model_path.is_file():
@@ -283,6 +320,28 @@ class Recognizer:
             for start in range(0, len(digits), self.batch_size)
         ]
         return np.concatenate(chunks)
+
+    def embed(self, digits):
+        """(probabilities (N, 10), features (N, D)) for a float32 (N, 28, 28, 1) batch: features are the last layer's input."""
+        digits = np.ascontiguousarray(digits, dtype=np.float32)
+        if digits.ndim != 4 or digits.shape[1:] != (28, 28, 1):
+            raise ValueError(f"expected a batch of shape (N, 28, 28, 1), got {digits.shape}")
+        chunks = [self._infer.embed(digits[start : start + self.batch_size])
+                  for start in range(0, len(digits), self.batch_size)]
+        if not chunks:
+            return np.zeros((0, 10), np.float32), np.zeros((0, 0), np.float32)
+        return np.concatenate([chunk[0] for chunk in chunks]), np.concatenate([chunk[1] for chunk in chunks])
+
+    def personalised(self, images, labels, drawings=None):
+        """A recognizer with the same methods that reads with one writer's examples taken into account.
+
+        images: float32 (N, 28, 28) in [0, 1], the digits as the model saw them (DigitResult.image);
+        labels: (N,) digits 0-9; drawings: None or N strokes.Drawing/None, checked but not read:
+        the image view is adapted, and its adapted answer goes into the combination with the
+        online view. N = 0 answers exactly as this recognizer. Raises adaptation.ExampleError
+        (a ValueError) for examples of the wrong shape or labels outside 0-9.
+        """
+        return PersonalisedRecognizer(self, images, labels, drawings)
 
     def online_probabilities(self, digit_strokes):
         """(N, 10) probabilities of the online model for N digits' strokes (lists of (K, 2) arrays)."""
@@ -351,9 +410,50 @@ class Recognizer:
             views = ("image", "online") if item.digit_strokes is not None and self._online is not None else ("image",)
             if item.doubt == "small":
                 digits = _without_stray_marks(digits)
-            results.append(Recognition(digits, split_by=item.split_by, views=views, doubt=item.doubt))
+            results.append(Recognition(digits, split_by=item.split_by, views=views, doubt=item.doubt,
+                                       personalised_examples=self.personalised_examples if digits else 0))
             start += count
         return results
+
+
+class PersonalisedRecognizer(Recognizer):
+    """A Recognizer whose image probabilities are adapted to one writer's examples (adaptation.py)."""
+
+    def __init__(self, base, images, labels, drawings=None):
+        images, labels = adaptation.check_examples(images, labels)
+        if drawings is not None and len(drawings) != len(labels):
+            raise adaptation.ExampleError(f"{len(labels)} examples need {len(labels)} drawings (or None), "
+                                          f"got {len(drawings)}")
+        if drawings is not None and any(not (drawing is None or isinstance(drawing, strokes.Drawing))
+                                        for drawing in drawings):
+            raise adaptation.ExampleError("each example's drawing must be a strokes.Drawing or None")
+        self.__dict__.update(base.__dict__)  # the base's loaded models, shared: nothing is loaded again
+        self.base = base
+        self.personalised_examples = len(labels)
+        kept = adaptation.kept_examples(labels) if len(labels) else np.zeros(0, np.int64)
+        fitted_images, fitted_labels = adaptation.augmented(
+            images[kept], labels[kept], adaptation.variants_for(len(kept)))
+        if len(fitted_labels):
+            base_probabilities, features = base.embed(fitted_images[..., None])
+        else:
+            base_probabilities, features = np.zeros((0, 10), np.float32), np.zeros((0, 0), np.float32)
+        self.adapter = adaptation.Adapter.fit(features, base_probabilities, fitted_labels)
+
+    def probabilities(self, digits):
+        """(N, 10) probabilities of the image model, adapted to the writer's examples."""
+        if not self.adapter.examples:
+            return self.base.probabilities(digits)
+        digits = np.ascontiguousarray(digits, dtype=np.float32)
+        if digits.ndim != 4 or digits.shape[1:] != (28, 28, 1):
+            raise ValueError(f"expected a batch of shape (N, 28, 28, 1), got {digits.shape}")
+        if len(digits) == 0:
+            return np.zeros((0, 10), dtype=np.float32)
+        base_probabilities, features = self.base.embed(digits)
+        return self.adapter.adjust(features, base_probabilities)
+
+    def personalised(self, images, labels, drawings=None):
+        """Another writer's (or more) examples: adapted from the base model, not on top of these."""
+        return self.base.personalised(images, labels, drawings)
 
 
 def _without_stray_marks(digits):
