@@ -20,6 +20,7 @@ import streamlit as st
 
 import comparison
 import preprocessing
+import profile_ui
 import saliency
 from recognizer import (DEFAULT_MODEL, MODEL_VARIABLE, ModelError, Recognition, Recognizer, configured_model_path,
                         metrics_path_for)
@@ -281,6 +282,8 @@ def sidebar_ui(metrics, backend_name):
         live = st.toggle("Predict while drawing", key="live",
                          help="On: the answer follows every stroke. Off: press Predict.")
         st.divider()
+        profile_ui.profile_sidebar_ui()
+        st.divider()
         model_card_ui(metrics, backend_name)
         st.divider()
         about_ui()
@@ -339,7 +342,7 @@ def about_ui():
         "writers: pen-tablet strokes from 16 sites (UNIPEN) and scanned digits of European writers (CVL). "
         "Each digit you draw is cropped, its strokes brought to MNIST's width, scaled to 20 px and centred "
         "in 28×28 pixels the way MNIST's digits are, then read by the model. Several digits are read left "
-        "to right. Nothing you draw or upload is stored."
+        "to right. Nothing you draw or upload is stored unless you correct an answer (see *Your handwriting*)."
     )
     st.markdown(DATA_CREDITS)
 
@@ -455,6 +458,7 @@ def drawing_result_ui(stored, strokes, drawing_png, live):
                    "press **Predict** to read it again.")
     result_ui(stored["recognition"], stored["image"], key="drawing", drawing_png=drawing_png if strokes else None,
               drawing_json=stored["drawing"].to_json if stored.get("drawing") is not None else None)
+    profile_ui.correction_ui(stored["recognition"], "drawing", drawing=stored.get("drawing"))
     comparison_ui(stored["recognition"], stored["image"])
 
 
@@ -635,6 +639,7 @@ def reading_ui(reading, key):
     preview.image(reading.picture, caption=plain_text(reading.name), width="stretch")
     with result:
         result_ui(reading.recognition, None, key=key, boxes_picture=reading.boxes)
+        profile_ui.correction_ui(reading.recognition, key)
 
 
 def main():
@@ -646,6 +651,7 @@ def main():
     except ModelError as error:
         model_error_ui(error)
         return
+    reader, _ = profile_ui.personalised_reader(recognizer)  # the recognizer itself until the user corrects an answer
     brush_width, live = sidebar_ui(read_metrics(path), recognizer.backend_name)
     st.title(TITLE)
     if recognizer.backend_name != "onnx":  # works, but slower: whoever runs the app should know why
@@ -655,9 +661,9 @@ def main():
                "or upload a picture: a CNN trained on MNIST reads it.")
     draw_tab, upload_tab = st.tabs([":material/draw: Draw", ":material/upload: Upload"])
     with draw_tab:
-        draw_ui(recognizer, brush_width, live)
+        draw_ui(reader, brush_width, live)
     with upload_tab:
-        upload_ui(recognizer)
+        upload_ui(reader)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
     python predict.py drawing.png photo.jpg            # one line per file: text and confidence
     python predict.py scans/ --json > results.jsonl     # folders too; one JSON object per line
     python predict.py drawing.strokes.json              # pen strokes (the app's download, or canvas json_data)
+    python predict.py --profile TOKEN --db profiles.sqlite3 drawing.png   # read with a stored profile's examples
 
 A file that cannot be read gets a one-line error on stderr and the exit status
 is 1, but every other file is still read. Files go through the model in batches.
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 
 import preprocessing
+import profiles
 import strokes
 from recognizer import MODEL_VARIABLE, ModelError, Recognizer, configured_model_path
 
@@ -116,6 +118,17 @@ def recognise_files(recognizer, paths, as_json, output=sys.stdout, errors=sys.st
     return failed
 
 
+def with_profile(recognizer, token, database):
+    """The recognizer personalised with a stored profile's examples; StoreError or UnknownProfile saying why not."""
+    store = profiles.ProfileStore(database, create=False)
+    try:
+        examples = store.examples(token)
+    finally:
+        store.close()
+    print(f"note: reading with the {len(examples)} examples of the profile", file=sys.stderr)
+    return recognizer.personalised(examples.images, examples.labels, list(examples.drawings))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
@@ -125,7 +138,14 @@ def main(argv=None):
     parser.add_argument("--json", action="store_true", help="one JSON object per line instead of text")
     parser.add_argument("--model", type=Path, default=configured_model_path(),
                         help=f"the .keras model (default: ${MODEL_VARIABLE} when it is set, else digit_model.keras)")
+    parser.add_argument("--profile", metavar="TOKEN",
+                        help="read the files with this stored profile's examples (the token of the app's ?profile= link)")
+    parser.add_argument("--db", type=Path, default=None, metavar="FILE",
+                        help=f"the profile database for --profile (default: ${profiles.DATABASE_VARIABLE} when it is "
+                             "set, else data/profiles.sqlite3)")
     args = parser.parse_args(argv)
+    if args.db is not None and args.profile is None:
+        parser.error("--db names the database of a --profile: give the profile's token too")
     try:
         recognizer = Recognizer(args.model)
     except ModelError as error:
@@ -134,6 +154,12 @@ def main(argv=None):
     if recognizer.backend_name != "onnx":
         print(f"note: {recognizer.fallback_reason}; using the Keras model, which is slower. "
               "Run `python export.py` to fix.", file=sys.stderr)
+    if args.profile is not None:
+        try:
+            recognizer = with_profile(recognizer, args.profile, args.db)
+        except (profiles.StoreError, profiles.UnknownProfile) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     failed = recognise_files(recognizer, expand_paths(args.images), args.json)
     return 1 if failed else 0
 
