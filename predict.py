@@ -4,6 +4,7 @@
     python predict.py scans/ --json > results.jsonl     # folders too; one JSON object per line
     python predict.py drawing.strokes.json              # pen strokes (the app's download, or canvas json_data)
     python predict.py --profile TOKEN --db profiles.sqlite3 drawing.png   # read with a stored profile's examples
+    python predict.py --examples mine/ drawing.png      # read with your own examples: mine/<digit>/<name>.png or .json
 
 A file that cannot be read gets a one-line error on stderr and the exit status
 is 1, but every other file is still read. Files go through the model in batches.
@@ -129,6 +130,26 @@ def with_profile(recognizer, token, database):
     return recognizer.personalised(examples.images, examples.labels, list(examples.drawings))
 
 
+class ExamplesFolderError(ValueError):
+    """The --examples folder cannot be used; the message names the folder or the files at fault."""
+
+
+def with_examples(recognizer, folder):
+    """The recognizer personalised with the examples in folder (<digit>/<name>.png or .json); ExamplesFolderError if not."""
+    problems = []
+    try:
+        examples = profiles.read_examples_folder(folder, problems)
+    except profiles.ExampleError as error:
+        raise ExamplesFolderError(str(error)) from None
+    except OSError as error:  # a folder or file that cannot be opened: said as the system says it
+        raise ExamplesFolderError(f"the examples folder {folder} cannot be read ({error.strerror or error})") from None
+    if problems:  # the examples were asked for: a file that cannot be read is not quietly left out
+        listed = "; ".join(f"{where}: {reason}" for where, reason in problems)
+        raise ExamplesFolderError(f"{len(problems)} example file(s) in {folder} cannot be read: {listed}")
+    print(f"note: reading with the {len(examples.labels)} examples in {folder}", file=sys.stderr)
+    return recognizer.personalised(examples.images, examples.labels, list(examples.drawings))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
@@ -143,7 +164,11 @@ def main(argv=None):
     parser.add_argument("--db", type=Path, default=None, metavar="FILE",
                         help=f"the profile database for --profile (default: ${profiles.DATABASE_VARIABLE} when it is "
                              "set, else data/profiles.sqlite3)")
+    parser.add_argument("--examples", type=Path, default=None, metavar="DIR",
+                        help="read the files with your own examples: DIR/<digit>/<name>.png (or .jpg, or stroke .json)")
     args = parser.parse_args(argv)
+    if args.examples is not None and args.profile is not None:
+        parser.error("give --examples or --profile, not both: each names the examples to read with")
     if args.db is not None and args.profile is None:
         parser.error("--db names the database of a --profile: give the profile's token too")
     try:
@@ -158,6 +183,12 @@ def main(argv=None):
         try:
             recognizer = with_profile(recognizer, args.profile, args.db)
         except (profiles.StoreError, profiles.UnknownProfile) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    if args.examples is not None:
+        try:
+            recognizer = with_examples(recognizer, args.examples)
+        except ExamplesFolderError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
     failed = recognise_files(recognizer, expand_paths(args.images), args.json)
