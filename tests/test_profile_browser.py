@@ -64,7 +64,7 @@ def server(model_path, database):
         yield app
 
 
-def test_a_correction_personalises_only_its_own_session_and_forget_me_deletes_it(server, database):
+def test_a_correction_personalises_only_its_own_session_and_forget_me_deletes_it(server, database, tmp_path):
     with playwright_api.sync_playwright() as playwright:
         chromium = launch_chromium(playwright)
         mine = open_app(chromium.new_context(viewport=DESKTOP), server.url)
@@ -96,7 +96,7 @@ def test_a_correction_personalises_only_its_own_session_and_forget_me_deletes_it
         # The first session's next drawing is read with its example.
         clear(mine)
         draw_with_mouse(mine, ONE)
-        predict(mine)
+        assert predict(mine) == CORRECTED_TO  # the same 1, drawn again, is read as this writer's 7
         assert mine.get_by_text(PERSONALISED).inner_text().endswith("Read with your 1 example.")
 
         # The secret link brings the profile back in a new browser.
@@ -105,9 +105,23 @@ def test_a_correction_personalises_only_its_own_session_and_forget_me_deletes_it
         assert sidebar(back).get_by_text("keeps 1 example").is_visible()
         returning.close()
 
+        with mine.expect_download() as download:  # the export zip, kept to import after Forget me
+            sidebar(mine).locator(".st-key-profile_export button").click()
+        exported = tmp_path / download.value.suggested_filename  # the browser's copy has no .zip name
+        download.value.save_as(exported)
+
         after_rerun(mine, lambda: sidebar(mine).locator(".st-key-forget button").click())
         after_rerun(mine, lambda: sidebar(mine).locator(".st-key-forget_confirm button").click())
         assert table(database, "SELECT count(*) FROM examples") == [(0,)]
         assert table(database, "SELECT count(*) FROM profiles") == [(0,)]
         assert sidebar(mine).get_by_text("Forgotten").is_visible() and "profile=" not in mine.url
+
+        # Importing the export restores the profile: a new token, the same example.
+        uploader = sidebar(mine).locator("[data-testid='stFileUploaderDropzoneInput']")
+        after_rerun(mine, lambda: uploader.set_input_files(exported), send_delay_ms=500)
+        sidebar(mine).get_by_text("Imported 1 example").wait_for(timeout=30_000)  # after the upload's own rerun
+        assert table(database, "SELECT digit, source FROM examples") == [(int(CORRECTED_TO), "import")]
+        ((restored_hash,),) = table(database, "SELECT token_hash FROM profiles")
+        restored = parse_qs(urlparse(mine.url).query)["profile"][0]
+        assert restored != token and hashlib.sha256(restored.encode()).hexdigest() == restored_hash
         chromium.close()
