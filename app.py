@@ -9,6 +9,7 @@ while the exported model is up to date.
 """
 
 import base64
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ import preprocessing
 import profile_ui
 import saliency
 from recognizer import (DEFAULT_MODEL, MODEL_VARIABLE, ModelError, Recognition, Recognizer, configured_model_path,
-                        metrics_path_for)
+                        metrics_path_for, percent)
 from strokes import StrokeError, parse_drawing
 
 TITLE = "Handwritten digit recognizer"
@@ -35,6 +36,7 @@ BRUSH_WIDTH = 20  # MNIST strokes are about a tenth of the digit's height
 PIXEL_SCALE = 8  # the model's 28x28 input shown at 224 px, each pixel a visible square
 GRID_DARKENING = 0.7  # grid lines between the enlarged pixels, faint on black and on white
 BOX_COLOUR = (79, 70, 229)  # RGB; the theme's primary colour
+ICON_SIDE = 64  # px of the tab's icon
 LABEL_FONT = cv2.FONT_HERSHEY_SIMPLEX
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
 MAX_DISPLAY_SIDE = 1024  # pictures are shown at most this large: a phone photo need not travel in full
@@ -60,15 +62,55 @@ PROBABILITY_CHART = {
 
 # The canvas is inside the component's shadow root, so the page styles its container:
 # touch-action: none there keeps a finger drawing on a phone from scrolling the page.
+# The answer's size follows its box (cqi: a hundredth of the box's width) and long numbers
+# wrap instead of ending in "...".
 PAGE_STYLE = """
 <style>
 [data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
-.st-key-drawing_pad { touch-action: none; overscroll-behavior: contain; margin-top: 2.5rem; }
+.st-key-drawing_pad { touch-action: none; overscroll-behavior: contain; }
+[class*="st-key-canvas_fit_"] { container-type: inline-size; }
+[class*="st-key-answer_"] { container-type: inline-size; }
 [class*="st-key-answer_"] [data-testid="stMetricValue"] {
-  font-size: 4.5rem; line-height: 1.05; font-weight: 700; letter-spacing: 0.06em; }
+  font-size: clamp(2.25rem, 24cqi, 4.5rem); line-height: 1.05; font-weight: 700; letter-spacing: 0.06em; }
+[class*="st-key-answer_"] [data-testid="stMetricValue"] *, [data-testid="stMetricDelta"] * {
+  white-space: normal; overflow: visible; text-overflow: clip; overflow-wrap: anywhere; }
 [class*="st-key-answer_"] [data-testid="stMetric"] { padding: 0.75rem 1.25rem; }
 </style>
 """
+FIT_STEP = 10  # px: the canvas is shrunk or grown in steps of this, to the widest step its column holds
+MOST_ZOOM = 1.25  # a phone's one-digit canvas grows to the screen's width, but not beyond this
+PHONE_WIDTH = 640  # px: Streamlit puts columns under each other below this window width
+
+
+def canvas_fit_style(narrowest=200):
+    """CSS that zooms each canvas to fit its column: the canvas keeps its pixels, only its size on screen changes.
+
+    Its drawing, strokes and brush stay in canvas pixels, so every size is read exactly alike.
+    """
+    rules = []
+    for width in CANVAS_WIDTHS.values():
+        pad = f".st-key-canvas_fit_{width} .st-key-drawing_pad"
+        # Narrowest last: of the rules that hold, the last wins.
+        rules += [f"@container (max-width: {fits + FIT_STEP - 0.02}px) {{ {pad} {{ zoom: {fits / width:.4f}; }} }}"
+                  for fits in range(width - FIT_STEP, narrowest - 1, -FIT_STEP)]
+        rules += [f"@media (max-width: {PHONE_WIDTH}px) {{ @container (min-width: {fits}px) "
+                  f"{{ {pad} {{ zoom: {fits / width:.4f}; }} }} }}"
+                  for fits in range(width + FIT_STEP, round(width * MOST_ZOOM) + 1, FIT_STEP)]
+    return "<style>\n" + "\n".join(rules) + "\n</style>"
+
+
+@functools.cache
+def page_icon():
+    """The tab's icon, drawn here: a material icon or emoji would be fetched from a font server outside the app."""
+    side = ICON_SIDE
+    icon = np.zeros((side, side, 4), dtype=np.uint8)
+    cv2.rectangle(icon, (0, 0), (side - 1, side - 1), (*BOX_COLOUR, 255), cv2.FILLED)
+    seven = np.array([[0.25, 0.25], [0.75, 0.25], [0.45, 0.8]]) * side
+    cv2.polylines(icon, [seven.astype(np.int32)], False, (255, 255, 255, 255), round(side / 9), cv2.LINE_AA)
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(icon, cv2.COLOR_RGBA2BGRA))
+    if not ok:
+        raise ValueError("OpenCV could not encode the page icon as PNG")
+    return encoded.tobytes()  # PNG bytes: set_page_config takes them, not an array
 
 
 def model_path():
@@ -161,6 +203,46 @@ def probability_frame(digit_result):
     })
 
 
+ALTERNATIVES = 3  # other readings offered when the answer is unsure
+LEAST_ALTERNATIVE = 0.01  # a reading less likely than this is not worth offering
+
+
+def alternatives(recognition, count=ALTERNATIVES):
+    """The next most likely readings of an unsure answer, most likely first: [(text, probability)].
+
+    They differ from the answer in its least sure digit, the one most likely to be wrong.
+    """
+    if not recognition.digits:
+        return []
+    position = min(range(len(recognition.digits)), key=lambda index: recognition.digits[index].confidence)
+    doubtful = recognition.digits[position]
+    others = recognition.confidence / doubtful.confidence if doubtful.confidence else 0.0
+    readings = []
+    for digit in sorted(range(10), key=lambda digit: -doubtful.probabilities[digit]):
+        probability = others * doubtful.probabilities[digit]
+        if digit != doubtful.digit and probability >= LEAST_ALTERNATIVE:
+            text = recognition.text[:position] + str(digit) + recognition.text[position + 1:]
+            readings.append((text, probability))
+    return readings[:count]
+
+
+def alternatives_text(recognition):
+    """'4 (31.2%), 9 (12.0%)': the alternatives with their probabilities."""
+    return ", ".join(f"{text} ({percent(probability)})" for text, probability in alternatives(recognition))
+
+
+def spoken_answer(recognition):
+    """The answer as one sentence for a screen reader, or '' when there is none."""
+    if recognition is None:
+        return ""
+    if recognition.status == "empty":
+        return recognition.message
+    if recognition.status == "ok":
+        return f"Recognised {recognition.text}, {percent(recognition.confidence)} confidence."
+    others = f" Or perhaps {alternatives_text(recognition)}." if alternatives(recognition) else ""
+    return f"Best guess {recognition.text}, {percent(recognition.confidence)} confidence. {recognition.message}{others}"
+
+
 def readings_frame(readings):
     """One row per read file: file, text, confidence, status."""
     rows = [(reading.name, reading.recognition.text, reading.recognition.confidence, reading.recognition.status)
@@ -241,6 +323,16 @@ def new_drawing():
     """Start an empty canvas: a new key makes the component start afresh, and the old result goes."""
     st.session_state.canvas_generation = st.session_state.get("canvas_generation", 0) + 1
     st.session_state.pop("drawing_result", None)
+    st.session_state.pop("initial_drawing", None)
+
+
+def undo_stroke():
+    """Take back the last stroke: the canvas starts again from the strokes before it."""
+    from drawing_pad import without_last_stroke
+
+    st.session_state.undo_count = st.session_state.get("undo_count", 0) + 1
+    st.session_state.initial_drawing = without_last_stroke(st.session_state.get("canvas_objects", []),
+                                                           st.session_state.undo_count)
 
 
 def request_prediction():
@@ -249,7 +341,7 @@ def request_prediction():
 
 
 def style_ui():
-    st.html(PAGE_STYLE)
+    st.html(PAGE_STYLE + canvas_fit_style())
 
 
 def model_error_ui(error):
@@ -347,11 +439,13 @@ def about_ui():
     st.markdown(DATA_CREDITS)
 
 
+@st.fragment  # a stroke or a prediction reruns only the drawing and its result, not the whole page
 def draw_ui(recognizer, brush_width, live):
     """The canvas, its buttons, and the result for what is drawn."""
     # Imported here: the component registers itself with the running Streamlit server on import,
     # which fails where there is none (the tests import this module for its helpers).
-    from streamlit_drawable_canvas import st_canvas
+    from announcer import announce
+    from drawing_pad import drawing_canvas
 
     size = st.radio("Canvas", list(CANVAS_WIDTHS), horizontal=True, key="canvas_size", on_change=new_drawing,
                     help="The wide canvas holds a whole number. A new size starts a new drawing.")
@@ -361,27 +455,32 @@ def draw_ui(recognizer, brush_width, live):
     else:
         drawing_area, result_area = st.columns([1, 1.35], gap="large")
     with drawing_area:
-        with st.container(key="drawing_pad"):
+        with st.container(key=f"canvas_fit_{width}"), st.container(key="drawing_pad"):
             canvas, problem = guarded_canvas(
-                st_canvas,
+                drawing_canvas,
                 stroke_width=brush_width,
                 stroke_color=INK_COLOUR,
                 background_color=PAPER_COLOUR,
                 height=CANVAS_HEIGHT,
                 width=width,
                 return_image_data=True,
+                initial_drawing=st.session_state.get("initial_drawing"),  # set by Undo
                 # A stable key keeps the drawing across reruns (brush width, toggles); Clear changes it.
                 key=canvas_key(width, st.session_state.get("canvas_generation", 0)),
             )
-        with st.container(horizontal=True):
-            st.button("Predict", type="primary", icon=":material/auto_awesome:", disabled=live, key="predict",
+        strokes = canvas_strokes(canvas)
+        st.session_state.canvas_objects = strokes  # what Undo takes the last stroke from
+        # Text only: an icon's name would be read out as part of the button's name.
+        buttons = st.container(horizontal=True)
+        with buttons:
+            st.button("Predict", type="primary", disabled=live, key="predict",
                       on_click=request_prediction, help="Predicting while you draw" if live else None)
-            st.button("Clear", icon=":material/delete:", key="clear", on_click=new_drawing)
-        st.caption("Undo, redo and reset are on the canvas toolbar, shown when the pointer is over it.")
-    strokes = canvas_strokes(canvas)
+            st.button("Undo", key="undo", on_click=undo_stroke, disabled=not strokes)  # the last stroke
+            st.button("Clear", key="clear", on_click=new_drawing)  # the canvas and the answer
     stored = st.session_state.get("drawing_result")
     already_read = stored is not None and stored["strokes"] == strokes and stored["image"] is not None
-    if st.session_state.pop("prediction_requested", False) or (live and strokes and not already_read):
+    clicked = st.session_state.pop("prediction_requested", False)
+    if clicked or (live and strokes and not already_read):
         try:  # decoded from the component's PNG each time it is read: only when needed
             image = drawing_picture(canvas_png(canvas), width)
         except preprocessing.ImageError as error:  # not what the canvas itself sends: said plainly
@@ -395,13 +494,19 @@ def draw_ui(recognizer, brush_width, live):
             recognition = recognizer.recognize(image)
         st.session_state.drawing_result = {"strokes": strokes, "recognition": recognition, "image": image,
                                            "drawing": drawing}
+        # Each pressed Predict brings its answer into view: on a phone it is below the canvas.
+        st.session_state.predictions_clicked = st.session_state.get("predictions_clicked", 0) + clicked
     elif live and not strokes:
         st.session_state.pop("drawing_result", None)
     if problem:
         st.session_state.pop("drawing_result", None)
+    stored = st.session_state.get("drawing_result")
+    with buttons:  # the same place on every run, so that screen readers hear each new answer
+        announce(problem or spoken_answer(stored and stored["recognition"]), ".st-key-answer_drawing",
+                 st.session_state.get("predictions_clicked"))
     with result_area:
         if problem:
-            st.error(plain_text(problem), icon=":material/broken_image:")
+            st.error(plain_text(problem))
         drawing_result_ui(st.session_state.get("drawing_result"), strokes, lambda: canvas.image_bytes, live)
 
 
@@ -451,10 +556,10 @@ def drawing_result_ui(stored, strokes, drawing_png, live):
     """The result for the drawing, a hint before the first prediction."""
     if stored is None:
         how = ": the answer appears as you draw." if live else ", then press **Predict**."
-        st.info(f"Draw a digit on the canvas{how}", icon=":material/draw:")
+        st.info(f"Draw a digit on the canvas{how}")  # no icon: its name would be read out
         return
     if stored["strokes"] != strokes:
-        st.caption(":material/history: The drawing changed since this answer: "
+        st.caption("The drawing changed since this answer: "
                    "press **Predict** to read it again.")
     result_ui(stored["recognition"], stored["image"], key="drawing", drawing_png=drawing_png if strokes else None,
               drawing_json=stored["drawing"].to_json if stored.get("drawing") is not None else None)
@@ -472,28 +577,29 @@ def result_ui(recognition, image, key, drawing_png=None, drawing_json=None, boxe
     file for their download buttons; `predict.py drawing.json` reads the latter exactly.
     """
     if recognition.status == "empty":
-        st.info(recognition.message, icon=":material/gesture:")
+        st.info(recognition.message)
         return
     sure = recognition.status == "ok"
     if not sure:
-        st.warning(recognition.message, icon=":material/help:")
+        st.warning(recognition.message)  # no icon: its name would be read out before the message
     digits = recognition.digits
     several = len(digits) > 1 and (image is not None or boxes_picture is not None)
-    if several:
-        answer_area, boxes_area = st.columns([1, 1.6], vertical_alignment="center")
-    else:
-        answer_area, boxes_area = st.container(), None
+    # The answer has its area's full width and the boxes come under it: beside them, in an
+    # upload's half of a laptop's page, a four-digit answer had 100 px and showed as "2...".
+    answer_area, boxes_area = st.container(), st.container() if several else None
     with answer_area, st.container(key=f"answer_{key}"):
         st.metric(
             "Recognised" if sure else "Best guess",
             recognition.text,
-            delta=f"{recognition.confidence:.1%} confidence",
+            delta=f"{percent(recognition.confidence)} confidence",
             delta_color="normal" if sure else "off",
             delta_arrow="off",
             border=True,
         )
+        if not sure and alternatives(recognition):
+            st.markdown(f"**Or perhaps:** {alternatives_text(recognition)}")
         if "online" in recognition.views:
-            st.caption(":material/gesture: Read from the picture and from the path your pen took.")
+            st.caption("Read from the picture and from the path your pen took.")
     if several:
         found_by = "from your strokes" if recognition.split_by == "strokes" else "in the picture"
         boxes_area.image(boxes_picture or inline_picture(boxes_image(image, [digit.box for digit in digits])),
@@ -509,14 +615,13 @@ def result_ui(recognition, image, key, drawing_png=None, drawing_json=None, boxe
     # while the browser is still checking it, which shows up as an error in its console.
     with st.container(horizontal=True):
         st.download_button("Result (JSON)", lambda: json.dumps(recognition.to_dict(), indent=2),
-                           file_name="result.json", mime="application/json", icon=":material/data_object:",
-                           on_click="ignore", key=f"{key}_json")
+                           file_name="result.json", mime="application/json", on_click="ignore", key=f"{key}_json")
         if drawing_png is not None:
             st.download_button("Drawing (PNG)", drawing_png, file_name="drawing.png", mime="image/png",
-                               icon=":material/image:", on_click="ignore", key=f"{key}_png")
+                               on_click="ignore", key=f"{key}_png")
         if drawing_json is not None:
             st.download_button("Strokes (JSON)", drawing_json, file_name="drawing.strokes.json",
-                               mime="application/json", icon=":material/gesture:", on_click="ignore",
+                               mime="application/json", on_click="ignore",
                                key=f"{key}_strokes", help="The pen strokes: `predict.py` reads them again exactly.")
 
 
@@ -529,11 +634,6 @@ def digit_ui(digit_result):
     why_ui(digit_result)
 
 
-def chance(probability):
-    """'12.3%', or 'under 0.1%' for a probability that would round to a misleading 0.0%."""
-    return f"{probability:.1%}" if probability >= 0.0005 else "under 0.1%"
-
-
 def why_ui(digit_result):
     """Why it said that: the ink that decided between the answer and the runner-up, over what the model saw."""
     explanation = saliency.explain(load_recognizer(str(model_path())), digit_result)
@@ -542,8 +642,8 @@ def why_ui(digit_result):
     picture.image(inline_picture(pixel_grid(saliency.overlay(digit_result.image, explanation.saliency))),
                   caption=f"Why {answer} and not {runner_up}")
     with words:
-        st.markdown(f"**Runner-up: {runner_up}** at {chance(explanation.runner_up_probability)}, "
-                    f"against {chance(explanation.probability)} for {answer}.")
+        st.markdown(f"**Runner-up: {runner_up}** at {percent(explanation.runner_up_probability)}, "
+                    f"against {percent(explanation.probability)} for {answer}.")
         st.caption(f"Red ink made the model say {answer} rather than {runner_up}; blue ink looked more like "
                    f"a {runner_up}. Found by hiding {saliency.PATCH}×{saliency.PATCH}-pixel patches of what "
                    "the model saw, one at a time, and reading it again.")
@@ -568,8 +668,7 @@ def comparison_ui(recognition, image):
     """The same drawing read by the tutorial recipe beside this app's model, each with what it saw."""
     if image is None or recognition.status == "empty":
         return
-    with st.expander("Model comparison: the same drawing, read by a tutorial model", expanded=True,
-                     icon=":material/compare:"):
+    with st.expander("Model comparison: the same drawing, read by a tutorial model", expanded=True):
         tutorial = load_tutorial()
         if tutorial is None:
             st.caption(f"The tutorial model {comparison.TUTORIAL_MODEL.name} is missing: make it with "
@@ -588,7 +687,7 @@ def model_reading_ui(reading, recognition, metrics, key):
     title, how, trained = reading
     with st.container(border=True, key=key):
         unsure = ", unsure" if recognition.status == "uncertain" else ""
-        st.metric(title, recognition.text, delta=f"{recognition.confidence:.1%} confidence{unsure}",
+        st.metric(title, recognition.text, delta=f"{percent(recognition.confidence)} confidence{unsure}",
                   delta_color="off", delta_arrow="off")
         seen = np.hstack([digit.image for digit in recognition.digits])
         st.image(inline_picture(pixel_grid(seen)), caption="What it saw", width="stretch")
@@ -605,24 +704,22 @@ def upload_ui(recognizer):
                              help="Dark ink on light paper, or light on dark. Digits are read left to right.")
     if not files:
         st.session_state.pop("upload_readings", None)
-        st.info("Upload one or more pictures (PNG, JPG, WebP or BMP) to read the digits in them.",
-                icon=":material/upload:")
+        st.info("Upload one or more pictures (PNG, JPG, WebP or BMP) to read the digits in them.")
         return
     readings = []
     for reading in read_uploads(recognizer, files):
         if reading.error:
-            st.error(f"**{plain_text(reading.name)}**: {plain_text(reading.error)}", icon=":material/broken_image:")
+            st.error(f"**{plain_text(reading.name)}**: {plain_text(reading.error)}")
         else:
             readings.append(reading)
     if len(readings) == 1:
         reading_ui(readings[0], key="upload_0")
     elif readings:
         frame = readings_frame(readings)
-        confidence_bar = st.column_config.ProgressColumn("confidence", format="percent", min_value=0.0,
-                                                         max_value=1.0)
-        st.dataframe(frame, hide_index=True, width="stretch", column_config={"confidence": confidence_bar})
+        # Confidence as text, as everywhere else in the app; the CSV keeps the numbers.
+        st.dataframe(frame.assign(confidence=frame["confidence"].map(percent)), hide_index=True, width="stretch")
         st.download_button("Results (CSV)", lambda: readings_csv(frame), file_name="digit_results.csv",
-                           mime="text/csv", icon=":material/table:", on_click="ignore", key="upload_csv")
+                           mime="text/csv", on_click="ignore", key="upload_csv")
         # One file's full result, when asked for: every file's charts and pictures, drawn again on
         # each rerun, made a session holding 10 uploads rerun a second slower than an empty one.
         shown = st.selectbox("Full result for", range(len(readings)), index=None, key=f"upload_shown_{len(readings)}",
@@ -643,7 +740,7 @@ def reading_ui(reading, key):
 
 
 def main():
-    st.set_page_config(page_title="Digit recognizer", page_icon=":material/draw:", layout="wide")
+    st.set_page_config(page_title="Digit recognizer", page_icon=page_icon(), layout="wide")
     style_ui()
     path = model_path()
     try:
@@ -659,7 +756,7 @@ def main():
                    "Run `python export.py` and restart the app to fix it.", icon=":material/speed:")
     st.caption("Draw a digit, or a whole number on the wide canvas, with a mouse, pen or finger, "
                "or upload a picture: a CNN trained on MNIST reads it.")
-    draw_tab, upload_tab = st.tabs([":material/draw: Draw", ":material/upload: Upload"])
+    draw_tab, upload_tab = st.tabs(["Draw", "Upload"])  # text only: an icon's name would be read out
     with draw_tab:
         draw_ui(reader, brush_width, live)
     with upload_tab:

@@ -20,7 +20,7 @@ from pathlib import Path
 import preprocessing
 import profiles
 import strokes
-from recognizer import MODEL_VARIABLE, ModelError, Recognizer, configured_model_path
+from recognizer import MODEL_VARIABLE, ModelError, Recognizer, configured_model_path, percent
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 STROKE_SUFFIXES = {".json"}  # stroke files: split into digits by their strokes, not their pixels
@@ -85,7 +85,7 @@ def format_line(path, recognition):
     if recognition.status == "empty":
         return f"{path}: nothing to read"
     suffix = ", uncertain" if recognition.status == "uncertain" else ""
-    return f"{path}: {recognition.text} ({recognition.confidence:.1%}{suffix})"
+    return f"{path}: {recognition.text} ({percent(recognition.confidence)}{suffix})"
 
 
 def format_json(path, recognition):

@@ -135,7 +135,7 @@ def correction_ui(recognition, key, drawing=None):
             chosen = [st.selectbox(f"Digit {number}" if len(digits) > 1 else "The digit", range(10), index=digit.digit,
                                    key=f"fix_{form_key}_{number}", width=90)
                       for number, digit in enumerate(digits, start=1)]
-            pressed = st.button("Save correction", key=f"save_{key}", icon=":material/save:",
+            pressed = st.button("Save correction", key=f"save_{key}",  # text only: an icon's name is read out
                                 help="Keeps each corrected digit's 28×28 image, its strokes, the digit and the "
                                      "time in your private profile.")
     if not pressed:
@@ -211,7 +211,7 @@ def profile_sidebar_ui():
         st.caption(f"Your secret link (bookmark it to come back). {PROFILE_PARAMETER_HELP}")
         st.code(profile_link(token), language=None, wrap_lines=True)
         st.download_button("Download my examples (zip)", lambda: profiles.examples_zip(store().examples(token)),
-                           file_name="my_digits.zip", mime="application/zip", icon=":material/download:",
+                           file_name="my_digits.zip", mime="application/zip",
                            on_click="ignore", key="profile_export")
     # A new key after each import empties the uploader, so the same zip is not imported again.
     upload_key = f"profile_import_{st.session_state.get('profile_import_generation', 0)}"
@@ -221,7 +221,7 @@ def profile_sidebar_ui():
     if token is None:
         return
     if not st.session_state.get("confirm_forget"):
-        st.button("Forget me", key="forget", icon=":material/delete_forever:",
+        st.button("Forget me", key="forget",
                   on_click=lambda: st.session_state.update(confirm_forget=True))
         return
     st.warning(f"Delete your profile and its {count} example{'s' if count != 1 else ''} for good?",

@@ -43,6 +43,15 @@ class ModelError(RuntimeError):
     """The model file is missing or unreadable; the message says how to fix it."""
 
 
+def percent(probability):
+    """A probability as people see it, everywhere: '99.7%', never a rounded-up '100.0%' ('>99.9%') nor '0.0%'."""
+    if probability >= 0.9995:
+        return ">99.9%"
+    if probability < 0.0005:
+        return "<0.1%"
+    return f"{probability:.1%}"
+
+
 @dataclass(frozen=True)
 class DigitResult:
     """One digit: its value, how sure the model is, and what the model saw."""
@@ -114,7 +123,7 @@ class Recognition:
             unsure = [str(index + 1) for index, digit in enumerate(self.digits) if digit.uncertain]
             where = "this digit" if len(self.digits) == 1 else f"digit {', '.join(unsure)}"
             return f"Not sure about {where}: it may not be a digit. Try drawing it larger and clearer."
-        return f"Read {self.text} with {self.confidence:.1%} confidence."
+        return f"Read {self.text} with {percent(self.confidence)} confidence."
 
     def to_dict(self):
         return {

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 
 import cv2
@@ -211,6 +212,21 @@ APP_NOT_RUNNING = "document.querySelector('[data-testid=stApp]')?.dataset.testSc
 QUIET_MS = 250  # no message for this long after a run's messages: the run is over
 
 
+def outside_requests(context, url):
+    """A list that fills with every request the context's pages make anywhere but the app at url."""
+    origin = f"{urllib.parse.urlsplit(url).scheme}://{urllib.parse.urlsplit(url).netloc}"
+    found = []
+
+    def check(request):
+        address = request.url
+        inline = address.startswith(("data:", f"blob:{origin}/"))  # made in the page itself: no request leaves it
+        if not inline and not (address == origin or address.startswith(f"{origin}/")):
+            found.append(address)
+
+    context.on("request", check)
+    return found
+
+
 def open_app(context, url):
     """A new page showing the app, once the canvas is on screen."""
     page = context.new_page()
@@ -284,31 +300,33 @@ def stroke_points(vertices):
 
 
 def canvas_origin(page):
+    """The canvas's top-left corner on the page, and screen pixels per canvas pixel (the app zooms it to fit)."""
     box = page.locator(CANVAS).bounding_box()
-    return box["x"], box["y"]
+    width = page.locator(CANVAS).evaluate("canvas => canvas.width")
+    return box["x"], box["y"], box["width"] / width
 
 
 def draw_with_mouse(page, strokes):
     """Draw strokes (canvas coordinates) with mouse down, moves and up; waits for the app's rerun."""
-    left, top = canvas_origin(page)
-
-    def draw():
-        for stroke in strokes:
-            points = stroke_points(stroke)
-            page.mouse.move(left + points[0][0], top + points[0][1])
-            page.mouse.down()
-            for x, y in points[1:]:
-                page.mouse.move(left + x, top + y)
-            page.mouse.up()
-
-    after_rerun(page, draw, SEND_DELAY_MS)
+    after_rerun(page, lambda: mouse_strokes(page, strokes, *canvas_origin(page)), SEND_DELAY_MS)
 
 
-def touch(page, strokes, left, top):
-    """Finger strokes, offset by (left, top): touch events through the browser's input pipeline."""
+def mouse_strokes(page, strokes, left, top, scale=1):
+    """Mouse strokes in canvas coordinates, scaled by scale and offset by (left, top) on the page."""
+    for stroke in strokes:
+        points = [(left + x * scale, top + y * scale) for x, y in stroke_points(stroke)]
+        page.mouse.move(*points[0])
+        page.mouse.down()
+        for point in points[1:]:
+            page.mouse.move(*point)
+        page.mouse.up()
+
+
+def touch(page, strokes, left, top, scale=1):
+    """Finger strokes, scaled by scale and offset by (left, top): touch events through the browser's input pipeline."""
     devtools = page.context.new_cdp_session(page)
     for stroke in strokes:
-        points = [{"x": left + x, "y": top + y} for x, y in stroke_points(stroke)]
+        points = [{"x": left + x * scale, "y": top + y * scale} for x, y in stroke_points(stroke)]
         devtools.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": points[:1]})
         for point in points[1:]:
             devtools.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [point]})
@@ -329,6 +347,11 @@ def ink_pixels(page):
 def click_and_wait(page, selector):
     """Click the button inside the element with this CSS selector and wait for the app's rerun."""
     after_rerun(page, lambda: page.locator(f"{selector} button").click())
+
+
+def upload_input(page):
+    """The Upload tab's file input (the sidebar may hold another)."""
+    return page.locator('[data-testid="stMain"] [data-testid="stFileUploader"] input[type=file]')
 
 
 def answer_locator(page, key="drawing"):

@@ -18,7 +18,7 @@ import app
 import comparison
 import preprocessing
 from browser import ROOT, mnist_test_set, model_under_test, paper_picture, png_bytes, readable_digit
-from recognizer import Recognition, Recognizer
+from recognizer import DigitResult, Recognition, Recognizer, percent
 
 RUN_TIMEOUT = 30  # seconds; the first run loads the model
 ANSWER_LABELS = ("Recognised", "Best guess")
@@ -271,9 +271,30 @@ def test_boxes_image_outlines_each_box():
     assert tuple(boxed[60, 100]) == (255, 255, 255)  # between the boxes
 
 
-def test_chances_too_small_to_show_are_not_shown_as_zero():
-    assert [app.chance(value) for value in (0.123, 0.0005, 0.0004999, 0.0)] == ["12.3%", "0.1%", "under 0.1%",
-                                                                                  "under 0.1%"]
+def test_probabilities_have_one_format_never_rounded_to_certainty_or_to_zero():
+    values = (0.123, 0.9994999, 0.9995, 1.0, 0.0005, 0.0004999, 0.0)
+    assert [percent(value) for value in values] == ["12.3%", "99.9%", ">99.9%", ">99.9%", "0.1%", "<0.1%", "<0.1%"]
+
+
+def test_an_unsure_answer_offers_the_readings_that_change_its_least_sure_digit():
+    """Two digits: the second is unsure, so the alternatives change it, each with the chance of the whole text."""
+    sure = digit_result(7, {7: 0.99, 1: 0.01})
+    unsure = digit_result(4, {4: 0.5, 9: 0.3, 1: 0.15, 7: 0.005, 2: 0.045})
+    recognition = Recognition(digits=(sure, unsure))
+    assert recognition.status == "uncertain"
+    readings = app.alternatives(recognition)
+    assert [text for text, _ in readings] == ["79", "71", "72"]
+    assert [round(probability, 6) for _, probability in readings] == [round(0.99 * 0.3, 6), round(0.99 * 0.15, 6),
+                                                                      round(0.99 * 0.045, 6)]
+    assert app.alternatives_text(recognition) == "79 (29.7%), 71 (14.8%), 72 (4.5%)"
+    assert app.spoken_answer(recognition).startswith("Best guess 74, 49.5% confidence.")
+    assert app.spoken_answer(None) == ""
+
+
+def digit_result(digit, chances):
+    """A DigitResult with these probabilities (the rest 0), as the recognizer makes them."""
+    probabilities = tuple(float(chances.get(value, 0.0)) for value in range(10))
+    return DigitResult(digit, probabilities[digit], probabilities, (0, 0, 28, 28), np.zeros((28, 28), np.float32))
 
 
 def test_transparent_drawing_is_shown_on_white_paper():
@@ -291,7 +312,7 @@ def test_each_digit_shows_why_and_its_runner_up(digits, reference):
     test = press(drawn(picture), "predict")
     assert not test.exception
     assert f"Why 7 and not {runner_up}" in captions(test)
-    assert any(f"**Runner-up: {runner_up}** at {app.chance(probabilities[runner_up])}" in markdown.value
+    assert any(f"**Runner-up: {runner_up}** at {percent(probabilities[runner_up])}" in markdown.value
                for markdown in test.main.markdown)
 
 
