@@ -748,7 +748,7 @@ def main():
     except ModelError as error:
         model_error_ui(error)
         return
-    reader, _ = profile_ui.personalised_reader(recognizer)  # the recognizer itself until the user corrects an answer
+    reader = profile_ui.personalised_reader(recognizer)  # the recognizer itself until the user corrects an answer
     brush_width, live = sidebar_ui(read_metrics(path), recognizer.backend_name)
     st.title(TITLE)
     if recognizer.backend_name != "onnx":  # works, but slower: whoever runs the app should know why

@@ -57,12 +57,12 @@ def profile_examples_count():
 
 
 def personalised_reader(recognizer):
-    """(what reads this session's digits, how many of its examples it uses): the recognizer alone without any."""
+    """What reads this session's digits: personalised with its profile's examples, the recognizer alone without any."""
     st.session_state.reader = recognizer
     try:
         count = st.session_state.profile_examples = profile_examples_count()
         if count == 0:
-            return recognizer, 0
+            return recognizer
         cache_key = (current_token(), count)
         cached = st.session_state.get("personalised")
         if cached is None or cached[0] != cache_key:
@@ -71,10 +71,10 @@ def personalised_reader(recognizer):
             st.session_state.personalised = cached
     except profiles.StoreError as error:
         st.session_state.profile_problem = str(error)
-        return recognizer, 0
+        return recognizer
     st.session_state.profile_problem = None
     st.session_state.reader = cached[1]
-    return cached[1], count
+    return cached[1]
 
 
 def ensure_profile():
