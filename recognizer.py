@@ -281,11 +281,18 @@ def _check_keras_archive(model_path):
                          f"({model_path.stat().st_size:,} bytes: {problem}). {how_to_fix(model_path)}")
 
 
-def _load_keras(model_path):
-    """The Keras backend, or ModelError saying how to get a loadable model."""
+def _load_keras(model_path, why="the Keras backend was asked for"):
+    """The Keras backend, or ModelError saying how to get a loadable model; why: why the ONNX export is not used."""
     _check_keras_archive(model_path)
     try:
         return KerasBackend(model_path)
+    except ModuleNotFoundError as error:  # the app's own install (requirements.txt) has ONNX Runtime, not TensorFlow
+        raise ModelError(
+            f"{why}, and Keras, needed to read {model_path.name} without it, is not installed ({error}). Export "
+            f"the model again with the training install: `pip install -r requirements-train.txt`, then "
+            f"`python export.py --model {model_path}`; or restore the committed export with "
+            "`git checkout -- digit_model.onnx`."
+        ) from error
     except Exception as error:
         raise ModelError(
             f"The model file {model_path} could not be loaded ({type(error).__name__}: {error}). "
@@ -313,7 +320,7 @@ class Recognizer:
             if self.fallback_reason and backend == "onnx":
                 raise ModelError(f"{self.fallback_reason}: run `python export.py`.")
         if self.fallback_reason:
-            self._infer = _load_keras(model_path)
+            self._infer = _load_keras(model_path, self.fallback_reason)
         self.backend_name = "keras" if self.fallback_reason else "onnx"
         self._online, self.online_weight, self.online_unavailable = _load_online(online_model)
 

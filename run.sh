@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything on a fresh machine and run the app or the tests.
 #
-#   ./run.sh app     # virtual environment + packages, then the app on http://localhost:8501
-#   ./run.sh test    # the same plus Chromium and nginx for the browser and deployment tests, then the test suite
+#   ./run.sh app     # virtual environment + the app's packages (requirements.txt, no TensorFlow), then the app
+#   ./run.sh test    # everything (requirements-dev.txt: training, export, tests) plus Chromium and nginx, then the tests
 #   ./run.sh serve N # N app processes behind nginx on http://127.0.0.1:8080 (deploy/serve.py --help)
 #
 # MNIST is read from $MNIST_DIR, default ../shared/data/mnist beside this folder.
@@ -14,20 +14,29 @@ VENV=.venv
 
 usage() { echo "usage: ./run.sh app|test|serve [extra arguments for streamlit, pytest or deploy/serve.py]" >&2; exit 2; }
 
+requirements_text() {
+    # $1 and every requirements file it pulls in with -r: what an install of $1 depends on.
+    cat "$1"
+    grep -E '^-r ' "$1" | while read -r _ included; do requirements_text "$included"; done
+}
+
 ensure_venv() {
-    # $1: the requirements file; reinstalls only when it changed since the last install.
+    # $1: the requirements file (requirements.txt: the app and the command line, no TensorFlow;
+    # requirements-dev.txt: training, export and the tests too); reinstalls only when it or a file
+    # it includes changed since the last install of it.
     local requirements=$1 stamp="$VENV/.installed-$1"
     if [ ! -x "$VENV/bin/python" ]; then
         "$PYTHON" -c 'import sys; assert (3, 10) <= sys.version_info[:2] <= (3, 12), sys.version' 2>/dev/null \
             || { echo "error: needs Python 3.10-3.12 as \$PYTHON (found: $("$PYTHON" --version 2>&1))" >&2; exit 1; }
         "$PYTHON" -m venv "$VENV"
     fi
-    if ! cmp -s "$requirements" "$stamp" || ! cmp -s requirements.txt "$VENV/.installed-runtime"; then
+    if ! requirements_text "$requirements" | cmp -s - "$stamp"; then
         echo "installing $requirements into $VENV ..."
         "$VENV/bin/python" -m pip install --quiet --upgrade pip
-        "$VENV/bin/python" -m pip install --quiet -r "$requirements"
-        cp "$requirements" "$stamp"
-        cp requirements.txt "$VENV/.installed-runtime"
+        # No bytecode at install: Python writes it for the modules actually imported, which keeps
+        # the app's install under 700 MB (pip would compile all 94 MB of it up front).
+        "$VENV/bin/python" -m pip install --quiet --no-compile -r "$requirements"
+        requirements_text "$requirements" > "$stamp"
     fi
 }
 
