@@ -347,7 +347,7 @@ def style_ui():
 def model_error_ui(error):
     """A page that says what is wrong with the model and how to fix it, instead of a traceback."""
     st.title(TITLE)
-    st.error(f"**The digit model could not be loaded.** {error}", icon=":material/error:")
+    st.error(f"**The digit model could not be loaded.** {error}")
     st.markdown("To fix it, run one of these in the project folder, then reload this page:")
     path = model_path()
     if path.resolve() == DEFAULT_MODEL.resolve():
@@ -423,8 +423,7 @@ def model_card_ui(metrics, backend_name):
     st.caption("Validation writers were never trained on; the best epoch was chosen on them, "
                "MNIST's test set was used only for the final figure.")
     if metrics.get("quick_mode"):
-        st.warning("This is the quick test model, trained for seconds: expect mistakes.",
-                   icon=":material/science:")
+        st.warning("This is the quick test model, trained for seconds: expect mistakes.")
 
 
 def about_ui():
@@ -753,7 +752,7 @@ def main():
     st.title(TITLE)
     if recognizer.backend_name != "onnx":  # works, but slower: whoever runs the app should know why
         st.warning(f"Running on the Keras model because {recognizer.fallback_reason}: answers take longer. "
-                   "Run `python export.py` and restart the app to fix it.", icon=":material/speed:")
+                   "Run `python export.py` and restart the app to fix it.")
     st.caption("Draw a digit, or a whole number on the wide canvas, with a mouse, pen or finger, "
                "or upload a picture: a CNN trained on MNIST reads it.")
     draw_tab, upload_tab = st.tabs(["Draw", "Upload"])  # text only: an icon's name would be read out

@@ -121,12 +121,11 @@ def correction_ui(recognition, key, drawing=None):
         return
     examples = recognition.personalised_examples
     if examples:
-        st.caption(f":material/person: Read with your {examples} example{'s' if examples != 1 else ''}.")
+        st.caption(f"Read with your {examples} example{'s' if examples != 1 else ''}.")
     saved = st.session_state.setdefault("saved_corrections", {})
     form_key = f"{key}_{id(recognition)}"  # a new reading gets a fresh form
     if form_key in saved:
-        st.success(f"Thank you: {saved[form_key]} kept in your profile. Your next drawings are read with it.",
-                   icon=":material/check:")
+        st.success(f"Thank you: {saved[form_key]} kept in your profile. Your next drawings are read with it.")
         return
     digits = recognition.digits
     with st.container(key=f"correct_{key}"):
@@ -143,10 +142,10 @@ def correction_ui(recognition, key, drawing=None):
     try:
         count = save_corrections(recognition, chosen, drawing, st.session_state.reader)
     except profiles.StoreError as error:
-        st.error(f"Not saved: {error} Digits are still read, without your examples.", icon=":material/database:")
+        st.error(f"Not saved: {error} Digits are still read, without your examples.")
         return
     if count == 0:
-        st.info("Pick the digit it really was first, then save.", icon=":material/info:")
+        st.info("Pick the digit it really was first, then save.")
         return
     saved[form_key] = f"{count} correction{'s' if count != 1 else ''}"
     st.rerun(scope="app")  # the sidebar shows the profile, and the next readings use the examples
@@ -192,11 +191,10 @@ def profile_sidebar_ui():
     st.header("Your handwriting")
     notice = st.session_state.pop("profile_notice", None)
     if notice:
-        st.info(notice, icon=":material/info:")
+        st.info(notice)
     problem = st.session_state.get("profile_problem")
     if problem:
-        st.warning(f"Your examples cannot be used right now: {problem} Digits are still read, without them.",
-                   icon=":material/database:")
+        st.warning(f"Your examples cannot be used right now: {problem} Digits are still read, without them.")
         return
     token = current_token()
     count = st.session_state.get("profile_examples", 0) if token else 0
@@ -224,8 +222,7 @@ def profile_sidebar_ui():
         st.button("Forget me", key="forget",
                   on_click=lambda: st.session_state.update(confirm_forget=True))
         return
-    st.warning(f"Delete your profile and its {count} example{'s' if count != 1 else ''} for good?",
-               icon=":material/warning:")
+    st.warning(f"Delete your profile and its {count} example{'s' if count != 1 else ''} for good?")
     with st.container(horizontal=True):
         st.button("Yes, forget me", key="forget_confirm", type="primary", on_click=forget_profile)
         st.button("Cancel", key="forget_cancel", on_click=lambda: st.session_state.pop("confirm_forget", None))
