@@ -1,16 +1,10 @@
 """Per-writer adaptation: the base model's answer corrected by the writer's own examples, in NumPy.
 
-    adapter = Adapter.fit(features, base_probabilities, labels, population)   # tens of ms
+    adapter = Adapter.fit(features, base_probabilities, labels)   # tens of ms
     probabilities = adapter.adjust(query_features, query_base_probabilities)
 
-The network stays frozen. Its answer for a digit is changed by two terms added to
-its logits (the log of its probabilities). The prototype term: for each digit the
-writer gave examples of, how much closer (cosine) the digit is to the writer's own
-mean of that digit than to the population's (population.py, training digits only),
-times PROTOTYPE_WEIGHT: a digit that looks like this writer's 4 rather than like
-the average 4 leans towards 4, one less like it leans away (kept two-sided: clipped
-at zero it fixed 41 rather than 36 of the tuning writers' 75 errors), and digits the
-writer gave no example of are untouched. The kernel term: the digit's similarity to each of the
+The network stays frozen. Its answer for a digit is changed by a term added to its
+logits (the log of its probabilities): the digit's similarity to each of the
 writer's examples (a Gaussian of the cosine distance between the embeddings the
 last layer reads) times coefficients fitted, by cross-entropy, so that the
 examples read as labelled. It is a kernel fine-tune of the last layer: a digit
@@ -21,9 +15,6 @@ own answer for the writer's style, so it reaches further, and is fitted to a
 wider margin. Each example also counts in a few slightly shifted, turned and
 scaled copies. With no examples the adapter answers exactly as the base model.
 """
-
-import functools
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -47,10 +38,6 @@ CONFIRMATION_WIDTH = 0.15
 CONFIRMATION_TEMPERATURE = 3.0  # confirmations are fitted at this temperature: a margin 3 times wider
 STEPS = 150  # Adam steps from zero: with no other penalty, the step count bounds the change
 LEARNING_RATE = 1.0  # per step, in logits per unit of similarity
-# The prototype term's scale, in logits per unit of cosine: chosen on the tuning half of CVL's
-# validation writers among 5, 7, 10 and 20 (10 and 20 broke writers' other digits, 5 fixed fewer).
-PROTOTYPE_WEIGHT = 7.0
-POPULATION_SUFFIX = ".population.npz"  # beside the .keras model, written by population.py
 PROBABILITY_FLOOR = 1e-12  # log of a probability that rounds to zero stays finite
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPSILON = 1e-8
@@ -114,39 +101,6 @@ def augmented(images, labels, variants):
             np.concatenate([labels] * (variants + 1)))
 
 
-def population_path_for(model_path):
-    """The population's class means that belong to a .keras model (population.py writes them)."""
-    model_path = Path(model_path)
-    return model_path.with_name(model_path.stem + POPULATION_SUFFIX)
-
-
-@functools.lru_cache(maxsize=4)
-def load_population(path, model_sha256):
-    """(float64 (10, D) unit class means, None), or (None, why not) when the file is missing, unreadable or stale."""
-    path = Path(path)
-    if not path.is_file():
-        return None, f"{path.name} is missing: run `python population.py`"
-    try:
-        with np.load(path) as stored:
-            means, stored_hash = np.asarray(stored["means"], np.float64), str(stored["model_sha256"])
-    except (OSError, KeyError, ValueError) as error:
-        return None, f"{path.name} is unreadable ({type(error).__name__}): run `python population.py`"
-    if stored_hash != model_sha256:
-        return None, f"{path.name} is older than the model: run `python population.py`"
-    if means.ndim != 2 or len(means) != DIGITS or not np.isfinite(means).all():
-        return None, f"{path.name} holds no (10, D) class means: run `python population.py`"
-    return _unit(means), None
-
-
-def class_means(features, labels):
-    """float32 (10, D) unit-length mean of each digit's unit features; zeros for a digit with no example."""
-    units, labels = _unit(features), np.asarray(labels)
-    means = np.zeros((DIGITS, units.shape[1]))
-    for digit in np.unique(labels):
-        means[digit] = units[labels == digit].mean(axis=0)
-    return _unit(means).astype(np.float32)
-
-
 def _unit(features):
     features = np.asarray(features, np.float64)
     return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), PROBABILITY_FLOOR)
@@ -163,14 +117,12 @@ def _log(probabilities):
 
 
 class Adapter:
-    """Base logits + the prototype term + similarity to the examples @ fitted coefficients."""
+    """Fitted coefficients on the writer's example embeddings: base logits + similarity @ coefficients."""
 
-    def __init__(self, example_units, widths, coefficients, prototypes=None, population=None):
+    def __init__(self, example_units, widths, coefficients):
         self.example_units = example_units  # float64 (M, D): the examples' embeddings, unit length
         self.widths = widths  # (M,): how far each example reaches, in cosine distance
         self.coefficients = coefficients  # (M, 10): each example's push on the ten logits
-        self.prototypes = prototypes  # None, or (10, D) the writer's unit class means, zero for digits not given
-        self.population = population  # None, or (10, D) the training digits' unit class means
 
     @property
     def examples(self):
@@ -182,23 +134,15 @@ class Adapter:
         return np.exp((_unit(features) @ self.example_units.T - 1) / self.widths[None, :])
 
     @classmethod
-    def fit(cls, features, base_probabilities, labels, population=None, steps=STEPS):
-        """The adapter for M examples' embeddings (M, D), the base model's probabilities (M, 10) and labels (M,).
-
-        population: None, or the (10, D) unit class means of training digits, for the prototype term.
-        """
+    def fit(cls, features, base_probabilities, labels, steps=STEPS):
+        """The adapter for M examples' embeddings (M, D), the base model's probabilities (M, 10) and labels (M,)."""
         labels = np.asarray(labels, np.int64)
         if not len(labels):
             return cls(np.zeros((0, 0)), np.zeros(0), np.zeros((0, DIGITS)))
         features = np.asarray(features, np.float32).reshape(len(labels), -1)
         read_right = np.argmax(base_probabilities, axis=1) == labels
         widths = np.where(read_right, CONFIRMATION_WIDTH, CORRECTION_WIDTH)
-        prototypes = None
-        # The kernel below is fitted against the base answer alone, not base + prototypes: fitted on top
-        # of the prototype term, the corrections read right already and reached too far (tuning half).
-        if population is not None:
-            prototypes = class_means(features, labels).astype(np.float64)
-        adapter = cls(_unit(features), widths, np.zeros((len(labels), DIGITS)), prototypes, population)
+        adapter = cls(_unit(features), widths, np.zeros((len(labels), DIGITS)))
         kernel = adapter.similarity(features)
         base_logits = _log(base_probabilities)
         targets = np.eye(DIGITS)[labels]
@@ -216,19 +160,10 @@ class Adapter:
             coefficients -= LEARNING_RATE * corrected / (np.sqrt(corrected_second) + ADAM_EPSILON)
         return adapter
 
-    def prototype_term(self, features):
-        """(N, 10) logits added: PROTOTYPE_WEIGHT * how much closer to the writer's mean than to the population's."""
-        units = _unit(features)
-        closer = units @ self.prototypes.T - units @ self.population.T
-        given = np.abs(self.prototypes).sum(axis=1) > 0
-        return PROTOTYPE_WEIGHT * given * closer
-
     def adjust(self, features, base_probabilities):
         """float32 (N, 10) adapted probabilities for embeddings (N, D) and the base model's probabilities (N, 10)."""
         base_probabilities = np.asarray(base_probabilities, np.float32)
         if not self.examples or not len(base_probabilities):
             return base_probabilities
         logits = _log(base_probabilities) + self.similarity(features) @ self.coefficients
-        if self.prototypes is not None:
-            logits += self.prototype_term(features)
         return _softmax(logits).astype(np.float32)

@@ -453,10 +453,7 @@ class PersonalisedRecognizer(Recognizer):
             base_probabilities, features = base.embed(fitted_images[..., None])
         else:
             base_probabilities, features = np.zeros((0, 10), np.float32), np.zeros((0, 0), np.float32)
-        # The population's class means (population.py); without a current file the prototype term is left out.
-        population, self.population_unavailable = adaptation.load_population(
-            adaptation.population_path_for(base.model_path), file_sha256(base.model_path))
-        self.adapter = adaptation.Adapter.fit(features, base_probabilities, fitted_labels, population)
+        self.adapter = adaptation.Adapter.fit(features, base_probabilities, fitted_labels)
 
     def probabilities(self, digits):
         """(N, 10) probabilities of the image model, adapted to the writer's examples."""
