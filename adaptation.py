@@ -93,12 +93,15 @@ def augmented(images, labels, variants):
     copies = []
     for _ in range(variants):
         for image in images:
-            matrix = cv2.getRotationMatrix2D(centre, rng.uniform(-AUGMENT_DEGREES, AUGMENT_DEGREES),
-                                             1 + rng.uniform(-AUGMENT_SCALE, AUGMENT_SCALE))
+            matrix = cv2.getRotationMatrix2D(
+                centre, rng.uniform(-AUGMENT_DEGREES, AUGMENT_DEGREES), 1 + rng.uniform(-AUGMENT_SCALE, AUGMENT_SCALE)
+            )
             matrix[:, 2] += rng.uniform(-AUGMENT_SHIFT, AUGMENT_SHIFT, 2)
             copies.append(cv2.warpAffine(image, matrix, (IMAGE_SIDE, IMAGE_SIDE), flags=cv2.INTER_LINEAR))
-    return (np.concatenate([images, np.clip(np.stack(copies), 0, 1)]).astype(np.float32),
-            np.concatenate([labels] * (variants + 1)))
+    return (
+        np.concatenate([images, np.clip(np.stack(copies), 0, 1)]).astype(np.float32),
+        np.concatenate([labels] * (variants + 1)),
+    )
 
 
 def _unit(features):
@@ -154,7 +157,7 @@ class Adapter:
             probabilities = _softmax((base_logits + kernel @ coefficients) / temperatures)
             gradient = kernel.T @ ((probabilities - targets) / temperatures) / len(labels)
             moment = ADAM_BETAS[0] * moment + (1 - ADAM_BETAS[0]) * gradient
-            second_moment = ADAM_BETAS[1] * second_moment + (1 - ADAM_BETAS[1]) * gradient ** 2
+            second_moment = ADAM_BETAS[1] * second_moment + (1 - ADAM_BETAS[1]) * gradient**2
             corrected = moment / (1 - ADAM_BETAS[0] ** step)
             corrected_second = second_moment / (1 - ADAM_BETAS[1] ** step)
             coefficients -= LEARNING_RATE * corrected / (np.sqrt(corrected_second) + ADAM_EPSILON)

@@ -32,10 +32,12 @@ export default function ({data, parentElement}) {
 }
 """
 
+
 def announce(text, target, prediction=None, key="announcer"):
     """Say text to screen readers; for a new prediction number, bring the element matching target into view."""
     # Registered on every run (the same definition again is a dictionary entry): a new Streamlit
     # runtime, a test's or after a reload, starts without it.
     component = st.components.v2.component("digit_app.announcer", html=HTML, css=CSS, js=JS, isolate_styles=True)
-    component(key=key, data={"text": text, "target": target, "prediction": prediction}, width="content",
-              height="content")
+    component(
+        key=key, data={"text": text, "target": target, "prediction": prediction}, width="content", height="content"
+    )

@@ -23,8 +23,16 @@ import comparison
 import preprocessing
 import profile_ui
 import saliency
-from recognizer import (DEFAULT_MODEL, MODEL_VARIABLE, ModelError, Recognition, Recognizer, configured_model_path,
-                        metrics_path_for, percent)
+from recognizer import (
+    DEFAULT_MODEL,
+    MODEL_VARIABLE,
+    ModelError,
+    Recognition,
+    Recognizer,
+    configured_model_path,
+    metrics_path_for,
+    percent,
+)
 from strokes import StrokeError, parse_drawing
 
 TITLE = "Handwritten digit recognizer"
@@ -54,8 +62,12 @@ PROBABILITY_CHART = {
     "mark": {"type": "bar", "cornerRadiusEnd": 3, "tooltip": True},
     "encoding": {
         "x": {"field": "digit", "type": "ordinal", "axis": {"labelAngle": 0, "title": None}},
-        "y": {"field": "probability", "type": "quantitative", "scale": {"domain": [0, 1]},
-              "axis": {"format": "%", "title": "probability", "tickCount": 5}},
+        "y": {
+            "field": "probability",
+            "type": "quantitative",
+            "scale": {"domain": [0, 1]},
+            "axis": {"format": "%", "title": "probability", "tickCount": 5},
+        },
         "color": {"condition": {"test": "datum.answer", "value": "#4f46e5"}, "value": "#c7c9f1"},
     },
 }
@@ -91,11 +103,15 @@ def canvas_fit_style(narrowest=200):
     for width in CANVAS_WIDTHS.values():
         pad = f".st-key-canvas_fit_{width} .st-key-drawing_pad"
         # Narrowest last: of the rules that hold, the last wins.
-        rules += [f"@container (max-width: {fits + FIT_STEP - 0.02}px) {{ {pad} {{ zoom: {fits / width:.4f}; }} }}"
-                  for fits in range(width - FIT_STEP, narrowest - 1, -FIT_STEP)]
-        rules += [f"@media (max-width: {PHONE_WIDTH}px) {{ @container (min-width: {fits}px) "
-                  f"{{ {pad} {{ zoom: {fits / width:.4f}; }} }} }}"
-                  for fits in range(width + FIT_STEP, round(width * MOST_ZOOM) + 1, FIT_STEP)]
+        rules += [
+            f"@container (max-width: {fits + FIT_STEP - 0.02}px) {{ {pad} {{ zoom: {fits / width:.4f}; }} }}"
+            for fits in range(width - FIT_STEP, narrowest - 1, -FIT_STEP)
+        ]
+        rules += [
+            f"@media (max-width: {PHONE_WIDTH}px) {{ @container (min-width: {fits}px) "
+            f"{{ {pad} {{ zoom: {fits / width:.4f}; }} }} }}"
+            for fits in range(width + FIT_STEP, round(width * MOST_ZOOM) + 1, FIT_STEP)
+        ]
     return "<style>\n" + "\n".join(rules) + "\n</style>"
 
 
@@ -189,18 +205,28 @@ def boxes_image(image, boxes):
         # The number sits in a filled tab above the box, or inside it when the box touches the top.
         top = y - tab_height if y >= tab_height else y
         cv2.rectangle(picture, (x, top), (x + tab_width, top + tab_height), BOX_COLOUR, cv2.FILLED)
-        cv2.putText(picture, label, (x + thickness, top + label_height + thickness), LABEL_FONT, font_scale,
-                    (255, 255, 255), thickness, cv2.LINE_AA)
+        cv2.putText(
+            picture,
+            label,
+            (x + thickness, top + label_height + thickness),
+            LABEL_FONT,
+            font_scale,
+            (255, 255, 255),
+            thickness,
+            cv2.LINE_AA,
+        )
     return fit_for_display(picture)
 
 
 def probability_frame(digit_result):
     """The model's ten probabilities as a DataFrame, one row per digit 0-9."""
-    return pd.DataFrame({
-        "digit": [str(digit) for digit in range(10)],
-        "probability": digit_result.probabilities,
-        "answer": [digit == digit_result.digit for digit in range(10)],
-    })
+    return pd.DataFrame(
+        {
+            "digit": [str(digit) for digit in range(10)],
+            "probability": digit_result.probabilities,
+            "answer": [digit == digit_result.digit for digit in range(10)],
+        }
+    )
 
 
 ALTERNATIVES = 3  # other readings offered when the answer is unsure
@@ -221,7 +247,7 @@ def alternatives(recognition, count=ALTERNATIVES):
     for digit in sorted(range(10), key=lambda digit: -doubtful.probabilities[digit]):
         probability = others * doubtful.probabilities[digit]
         if digit != doubtful.digit and probability >= LEAST_ALTERNATIVE:
-            text = recognition.text[:position] + str(digit) + recognition.text[position + 1:]
+            text = recognition.text[:position] + str(digit) + recognition.text[position + 1 :]
             readings.append((text, probability))
     return readings[:count]
 
@@ -245,8 +271,10 @@ def spoken_answer(recognition):
 
 def readings_frame(readings):
     """One row per read file: file, text, confidence, status."""
-    rows = [(reading.name, reading.recognition.text, reading.recognition.confidence, reading.recognition.status)
-            for reading in readings]
+    rows = [
+        (reading.name, reading.recognition.text, reading.recognition.confidence, reading.recognition.status)
+        for reading in readings
+    ]
     return pd.DataFrame(rows, columns=["file", "text", "confidence", "status"])
 
 
@@ -302,8 +330,9 @@ def read_upload(recognizer, file):
     boxes = None
     if len(recognition.digits) > 1:
         boxes = inline_picture(boxes_image(image, [digit.box for digit in recognition.digits]), "jpeg")
-    return UploadReading(file.name, recognition, picture=inline_picture(fit_for_display(on_white(image)), "jpeg"),
-                         boxes=boxes)
+    return UploadReading(
+        file.name, recognition, picture=inline_picture(fit_for_display(on_white(image)), "jpeg"), boxes=boxes
+    )
 
 
 def read_uploads(recognizer, files):
@@ -331,8 +360,9 @@ def undo_stroke():
     from drawing_pad import without_last_stroke
 
     st.session_state.undo_count = st.session_state.get("undo_count", 0) + 1
-    st.session_state.initial_drawing = without_last_stroke(st.session_state.get("canvas_objects", []),
-                                                           st.session_state.undo_count)
+    st.session_state.initial_drawing = without_last_stroke(
+        st.session_state.get("canvas_objects", []), st.session_state.undo_count
+    )
 
 
 def request_prediction():
@@ -351,16 +381,20 @@ def model_error_ui(error):
     st.markdown("To fix it, run one of these in the project folder, then reload this page:")
     path = model_path()
     if path.resolve() == DEFAULT_MODEL.resolve():
-        fixes = ("# the committed model:\n"
-                 "git checkout -- digit_model.keras digit_model.onnx digit_model.metrics.json\n"
-                 "# or train a new one:\n"
-                 "python train.py --data-dir ../shared/data")
+        fixes = (
+            "# the committed model:\n"
+            "git checkout -- digit_model.keras digit_model.onnx digit_model.metrics.json\n"
+            "# or train a new one:\n"
+            "python train.py --data-dir ../shared/data"
+        )
     else:  # the model the operator chose is the one to fix, not the committed one
-        fixes = (f"# a new model where ${MODEL_VARIABLE} points:\n"
-                 f"python train.py --data-dir ../shared/data --output {path}\n"
-                 f"python export.py --model {path}\n"
-                 f"# or the committed model: start the app without ${MODEL_VARIABLE}\n"
-                 f"unset {MODEL_VARIABLE}")
+        fixes = (
+            f"# a new model where ${MODEL_VARIABLE} points:\n"
+            f"python train.py --data-dir ../shared/data --output {path}\n"
+            f"python export.py --model {path}\n"
+            f"# or the committed model: start the app without ${MODEL_VARIABLE}\n"
+            f"unset {MODEL_VARIABLE}"
+        )
     st.code(fixes, language="bash")
     st.caption(f"The app reads the model from ${MODEL_VARIABLE} when it is set, else digit_model.keras beside it.")
 
@@ -369,10 +403,18 @@ def sidebar_ui(metrics, backend_name):
     """Settings, the model card and the about text; returns (brush width, predict while drawing)."""
     with st.sidebar:
         st.header("Settings")
-        brush_width = st.slider("Brush width", min_value=6, max_value=40, value=BRUSH_WIDTH, step=2,
-                                key="brush_width", help="Thicker strokes look more like MNIST's digits.")
-        live = st.toggle("Predict while drawing", key="live",
-                         help="On: the answer follows every stroke. Off: press Predict.")
+        brush_width = st.slider(
+            "Brush width",
+            min_value=6,
+            max_value=40,
+            value=BRUSH_WIDTH,
+            step=2,
+            key="brush_width",
+            help="Thicker strokes look more like MNIST's digits.",
+        )
+        live = st.toggle(
+            "Predict while drawing", key="live", help="On: the answer follows every stroke. Off: press Predict."
+        )
         st.divider()
         profile_ui.profile_sidebar_ui()
         st.divider()
@@ -409,8 +451,7 @@ def model_card_ui(metrics, backend_name):
         if scored:
             writers = scored.get("writers")
             unseen = f", {writers} unseen writers" if isinstance(writers, int) else ""
-            figures[name] = measured(scored.get("accuracy"),
-                                     lambda value, unseen=unseen: f"{value:.2%}{unseen}")
+            figures[name] = measured(scored.get("accuracy"), lambda value, unseen=unseen: f"{value:.2%}{unseen}")
     figures |= {
         "Parameters": measured(metrics.get("parameters"), lambda value: f"{value:,}"),
         "Model size": measured(metrics.get("model_file_bytes"), lambda value: f"{value / 1e6:.1f} MB"),
@@ -420,8 +461,10 @@ def model_card_ui(metrics, backend_name):
     }
     rows = [f"| {name} | {value} |" for name, value in figures.items()]
     st.markdown("\n".join(["| Figure | Value |", "|:--|--:|", *rows]))
-    st.caption("Validation writers were never trained on; the best epoch was chosen on them, "
-               "MNIST's test set was used only for the final figure.")
+    st.caption(
+        "Validation writers were never trained on; the best epoch was chosen on them, "
+        "MNIST's test set was used only for the final figure."
+    )
     if metrics.get("quick_mode"):
         st.warning("This is the quick test model, trained for seconds: expect mistakes.")
 
@@ -446,8 +489,14 @@ def draw_ui(recognizer, brush_width, live):
     from announcer import announce
     from drawing_pad import drawing_canvas
 
-    size = st.radio("Canvas", list(CANVAS_WIDTHS), horizontal=True, key="canvas_size", on_change=new_drawing,
-                    help="The wide canvas holds a whole number. A new size starts a new drawing.")
+    size = st.radio(
+        "Canvas",
+        list(CANVAS_WIDTHS),
+        horizontal=True,
+        key="canvas_size",
+        on_change=new_drawing,
+        help="The wide canvas holds a whole number. A new size starts a new drawing.",
+    )
     width = CANVAS_WIDTHS[size]
     if width > CANVAS_HEIGHT:  # a wide canvas needs the full width: the result goes below it
         drawing_area, result_area = st.container(), st.container()
@@ -472,8 +521,14 @@ def draw_ui(recognizer, brush_width, live):
         # Text only: an icon's name would be read out as part of the button's name.
         buttons = st.container(horizontal=True)
         with buttons:
-            st.button("Predict", type="primary", disabled=live, key="predict",
-                      on_click=request_prediction, help="Predicting while you draw" if live else None)
+            st.button(
+                "Predict",
+                type="primary",
+                disabled=live,
+                key="predict",
+                on_click=request_prediction,
+                help="Predicting while you draw" if live else None,
+            )
             st.button("Undo", key="undo", on_click=undo_stroke, disabled=not strokes)  # the last stroke
             st.button("Clear", key="clear", on_click=new_drawing)  # the canvas and the answer
     stored = st.session_state.get("drawing_result")
@@ -491,8 +546,12 @@ def draw_ui(recognizer, brush_width, live):
             recognition = recognizer.recognize_strokes(drawing)
         else:
             recognition = recognizer.recognize(image)
-        st.session_state.drawing_result = {"strokes": strokes, "recognition": recognition, "image": image,
-                                           "drawing": drawing}
+        st.session_state.drawing_result = {
+            "strokes": strokes,
+            "recognition": recognition,
+            "image": image,
+            "drawing": drawing,
+        }
         # Each pressed Predict brings its answer into view: on a phone it is below the canvas.
         st.session_state.predictions_clicked = st.session_state.get("predictions_clicked", 0) + clicked
     elif live and not strokes:
@@ -501,8 +560,11 @@ def draw_ui(recognizer, brush_width, live):
         st.session_state.pop("drawing_result", None)
     stored = st.session_state.get("drawing_result")
     with buttons:  # the same place on every run, so that screen readers hear each new answer
-        announce(problem or spoken_answer(stored and stored["recognition"]), ".st-key-answer_drawing",
-                 st.session_state.get("predictions_clicked"))
+        announce(
+            problem or spoken_answer(stored and stored["recognition"]),
+            ".st-key-answer_drawing",
+            st.session_state.get("predictions_clicked"),
+        )
     with result_area:
         if problem:
             st.error(plain_text(problem))
@@ -558,10 +620,14 @@ def drawing_result_ui(stored, strokes, drawing_png, live):
         st.info(f"Draw a digit on the canvas{how}")  # no icon: its name would be read out
         return
     if stored["strokes"] != strokes:
-        st.caption("The drawing changed since this answer: "
-                   "press **Predict** to read it again.")
-    result_ui(stored["recognition"], stored["image"], key="drawing", drawing_png=drawing_png if strokes else None,
-              drawing_json=stored["drawing"].to_json if stored.get("drawing") is not None else None)
+        st.caption("The drawing changed since this answer: press **Predict** to read it again.")
+    result_ui(
+        stored["recognition"],
+        stored["image"],
+        key="drawing",
+        drawing_png=drawing_png if strokes else None,
+        drawing_json=stored["drawing"].to_json if stored.get("drawing") is not None else None,
+    )
     profile_ui.correction_ui(stored["recognition"], "drawing", drawing=stored.get("drawing"))
     comparison_ui(stored["recognition"], stored["image"])
 
@@ -601,8 +667,10 @@ def result_ui(recognition, image, key, drawing_png=None, drawing_json=None, boxe
             st.caption("Read from the picture and from the path your pen took.")
     if several:
         found_by = "from your strokes" if recognition.split_by == "strokes" else "in the picture"
-        boxes_area.image(boxes_picture or inline_picture(boxes_image(image, [digit.box for digit in digits])),
-                         caption=f"Digits found {found_by}, read left to right")
+        boxes_area.image(
+            boxes_picture or inline_picture(boxes_image(image, [digit.box for digit in digits])),
+            caption=f"Digits found {found_by}, read left to right",
+        )
     if len(digits) == 1:
         digit_ui(digits[0])
     else:
@@ -613,15 +681,33 @@ def result_ui(recognition, image, key, drawing_png=None, drawing_json=None, boxe
     # Files are made when clicked: a file stored with the page can be dropped by the next rerun
     # while the browser is still checking it, which shows up as an error in its console.
     with st.container(horizontal=True):
-        st.download_button("Result (JSON)", lambda: json.dumps(recognition.to_dict(), indent=2),
-                           file_name="result.json", mime="application/json", on_click="ignore", key=f"{key}_json")
+        st.download_button(
+            "Result (JSON)",
+            lambda: json.dumps(recognition.to_dict(), indent=2),
+            file_name="result.json",
+            mime="application/json",
+            on_click="ignore",
+            key=f"{key}_json",
+        )
         if drawing_png is not None:
-            st.download_button("Drawing (PNG)", drawing_png, file_name="drawing.png", mime="image/png",
-                               on_click="ignore", key=f"{key}_png")
+            st.download_button(
+                "Drawing (PNG)",
+                drawing_png,
+                file_name="drawing.png",
+                mime="image/png",
+                on_click="ignore",
+                key=f"{key}_png",
+            )
         if drawing_json is not None:
-            st.download_button("Strokes (JSON)", drawing_json, file_name="drawing.strokes.json",
-                               mime="application/json", on_click="ignore",
-                               key=f"{key}_strokes", help="The pen strokes: `predict.py` reads them again exactly.")
+            st.download_button(
+                "Strokes (JSON)",
+                drawing_json,
+                file_name="drawing.strokes.json",
+                mime="application/json",
+                on_click="ignore",
+                key=f"{key}_strokes",
+                help="The pen strokes: `predict.py` reads them again exactly.",
+            )
 
 
 def digit_ui(digit_result):
@@ -638,21 +724,33 @@ def why_ui(digit_result):
     explanation = saliency.explain(load_recognizer(str(model_path())), digit_result)
     answer, runner_up = explanation.digit, explanation.runner_up
     picture, words = st.columns([1, 2], vertical_alignment="center")
-    picture.image(inline_picture(pixel_grid(saliency.overlay(digit_result.image, explanation.saliency))),
-                  caption=f"Why {answer} and not {runner_up}")
+    picture.image(
+        inline_picture(pixel_grid(saliency.overlay(digit_result.image, explanation.saliency))),
+        caption=f"Why {answer} and not {runner_up}",
+    )
     with words:
-        st.markdown(f"**Runner-up: {runner_up}** at {percent(explanation.runner_up_probability)}, "
-                    f"against {percent(explanation.probability)} for {answer}.")
-        st.caption(f"Red ink made the model say {answer} rather than {runner_up}; blue ink looked more like "
-                   f"a {runner_up}. Found by hiding {saliency.PATCH}×{saliency.PATCH}-pixel patches of what "
-                   "the model saw, one at a time, and reading it again.")
+        st.markdown(
+            f"**Runner-up: {runner_up}** at {percent(explanation.runner_up_probability)}, "
+            f"against {percent(explanation.probability)} for {answer}."
+        )
+        st.caption(
+            f"Red ink made the model say {answer} rather than {runner_up}; blue ink looked more like "
+            f"a {runner_up}. Found by hiding {saliency.PATCH}×{saliency.PATCH}-pixel patches of what "
+            "the model saw, one at a time, and reading it again."
+        )
 
 
 # The two readings of the model comparison: (title, how it reads a drawing, how it was trained).
-APP_READING = ("This app", "Crops, sizes and centres each digit as MNIST's were made.",
-               "Trained on MNIST, pen strokes and scans, redrawn as people draw")
-TUTORIAL_READING = ("Tutorial recipe", "Shrinks the whole canvas to 28×28, as most tutorials do.",
-                    "One convolution trained on MNIST as it is")
+APP_READING = (
+    "This app",
+    "Crops, sizes and centres each digit as MNIST's were made.",
+    "Trained on MNIST, pen strokes and scans, redrawn as people draw",
+)
+TUTORIAL_READING = (
+    "Tutorial recipe",
+    "Shrinks the whole canvas to 28×28, as most tutorials do.",
+    "One convolution trained on MNIST as it is",
+)
 
 
 def load_tutorial():
@@ -670,15 +768,19 @@ def comparison_ui(recognition, image):
     with st.expander("Model comparison: the same drawing, read by a tutorial model", expanded=True):
         tutorial = load_tutorial()
         if tutorial is None:
-            st.caption(f"The tutorial model {comparison.TUTORIAL_MODEL.name} is missing: make it with "
-                       "`python train.py --recipe tutorial` and `python export.py --model tutorial_model.keras`.")
+            st.caption(
+                f"The tutorial model {comparison.TUTORIAL_MODEL.name} is missing: make it with "
+                "`python train.py --recipe tutorial` and `python export.py --model tutorial_model.keras`."
+            )
             return
         plain = comparison.read_plain(tutorial, image)
         with st.container(horizontal=True, wrap=False, key="comparison"):  # side by side on phones too
             model_reading_ui(APP_READING, recognition, read_metrics(model_path()), key="compare_app")
             model_reading_ui(TUTORIAL_READING, plain, read_metrics(comparison.TUTORIAL_MODEL), key="compare_tutorial")
-        st.caption("Both models read MNIST's own test digits well. A drawing is not an MNIST digit: "
-                   "how it is turned into 28×28 pixels, and what the model was trained on, decide.")
+        st.caption(
+            "Both models read MNIST's own test digits well. A drawing is not an MNIST digit: "
+            "how it is turned into 28×28 pixels, and what the model was trained on, decide."
+        )
 
 
 def model_reading_ui(reading, recognition, metrics, key):
@@ -686,8 +788,13 @@ def model_reading_ui(reading, recognition, metrics, key):
     title, how, trained = reading
     with st.container(border=True, key=key):
         unsure = ", unsure" if recognition.status == "uncertain" else ""
-        st.metric(title, recognition.text, delta=f"{percent(recognition.confidence)} confidence{unsure}",
-                  delta_color="off", delta_arrow="off")
+        st.metric(
+            title,
+            recognition.text,
+            delta=f"{percent(recognition.confidence)} confidence{unsure}",
+            delta_color="off",
+            delta_arrow="off",
+        )
         seen = np.hstack([digit.image for digit in recognition.digits])
         st.image(inline_picture(pixel_grid(seen)), caption="What it saw", width="stretch")
         test = metrics.get("mnist_test") if isinstance(metrics.get("mnist_test"), dict) else {}
@@ -699,8 +806,12 @@ def model_reading_ui(reading, recognition, metrics, key):
 
 def upload_ui(recognizer):
     """Pictures from files: one gets the full result view, several a table too."""
-    files = st.file_uploader("Pictures of handwritten digits", type=UPLOAD_TYPES, accept_multiple_files=True,
-                             help="Dark ink on light paper, or light on dark. Digits are read left to right.")
+    files = st.file_uploader(
+        "Pictures of handwritten digits",
+        type=UPLOAD_TYPES,
+        accept_multiple_files=True,
+        help="Dark ink on light paper, or light on dark. Digits are read left to right.",
+    )
     if not files:
         st.session_state.pop("upload_readings", None)
         st.info("Upload one or more pictures (PNG, JPG, WebP or BMP) to read the digits in them.")
@@ -717,14 +828,24 @@ def upload_ui(recognizer):
         frame = readings_frame(readings)
         # Confidence as text, as everywhere else in the app; the CSV keeps the numbers.
         st.dataframe(frame.assign(confidence=frame["confidence"].map(percent)), hide_index=True, width="stretch")
-        st.download_button("Results (CSV)", lambda: readings_csv(frame), file_name="digit_results.csv",
-                           mime="text/csv", on_click="ignore", key="upload_csv")
+        st.download_button(
+            "Results (CSV)",
+            lambda: readings_csv(frame),
+            file_name="digit_results.csv",
+            mime="text/csv",
+            on_click="ignore",
+            key="upload_csv",
+        )
         # One file's full result, when asked for: every file's charts and pictures, drawn again on
         # each rerun, made a session holding 10 uploads rerun a second slower than an empty one.
-        shown = st.selectbox("Full result for", range(len(readings)), index=None, key=f"upload_shown_{len(readings)}",
-                             placeholder="Pick a file to see what the model saw in it",
-                             format_func=lambda index: f"{readings[index].name}: "
-                                                       f"{readings[index].recognition.text or 'nothing read'}")
+        shown = st.selectbox(
+            "Full result for",
+            range(len(readings)),
+            index=None,
+            key=f"upload_shown_{len(readings)}",
+            placeholder="Pick a file to see what the model saw in it",
+            format_func=lambda index: f"{readings[index].name}: {readings[index].recognition.text or 'nothing read'}",
+        )
         if shown is not None:
             reading_ui(readings[shown], key=f"upload_{shown}")
 
@@ -751,10 +872,14 @@ def main():
     brush_width, live = sidebar_ui(read_metrics(path), recognizer.backend_name)
     st.title(TITLE)
     if recognizer.backend_name != "onnx":  # works, but slower: whoever runs the app should know why
-        st.warning(f"Running on the Keras model because {recognizer.fallback_reason}: answers take longer. "
-                   "Run `python export.py` and restart the app to fix it.")
-    st.caption("Draw a digit, or a whole number on the wide canvas, with a mouse, pen or finger, "
-               "or upload a picture: a CNN trained on MNIST reads it.")
+        st.warning(
+            f"Running on the Keras model because {recognizer.fallback_reason}: answers take longer. "
+            "Run `python export.py` and restart the app to fix it."
+        )
+    st.caption(
+        "Draw a digit, or a whole number on the wide canvas, with a mouse, pen or finger, "
+        "or upload a picture: a CNN trained on MNIST reads it."
+    )
     draw_tab, upload_tab = st.tabs(["Draw", "Upload"])  # text only: an icon's name would be read out
     with draw_tab:
         draw_ui(reader, brush_width, live)

@@ -53,7 +53,10 @@ UNIPEN_COUNTS = {"samples": 13_901, "writers": 256}  # train_r01_v07 after its R
 CVL_FILE = "cvl_digits.npz"
 CVL_COUNTS = {"images": 30_857, "writers": 263}  # the part of CVL Single Digit that is shared here
 CVL_SPLITS = ("train", "valid", "test")  # the competition's splits; their writers are disjoint
-SOURCE_FIX = "it is one of the files in ../shared/data (see that folder's README.md); point --data-dir or $DIGIT_DATA_DIR at the folder that holds mnist/, unipen/ and cvl/"
+SOURCE_FIX = (
+    "it is one of the files in ../shared/data (see that folder's README.md); "
+    "point --data-dir or $DIGIT_DATA_DIR at the folder that holds mnist/, unipen/ and cvl/"
+)
 
 
 class DataError(ValueError):
@@ -129,8 +132,7 @@ def read_idx_labels(path):
         )
     if len(data) != 8 + count:
         raise MnistError(
-            f"{path} holds {len(data) - 8} labels but its header says {count}: "
-            "the file is truncated or corrupt"
+            f"{path} holds {len(data) - 8} labels but its header says {count}: the file is truncated or corrupt"
         )
     labels = np.frombuffer(data, dtype=np.uint8, offset=8)
     if labels.size and labels.max() > 9:
@@ -161,9 +163,7 @@ def _read_split(data_dir, split):
     images = read_idx_images(data_dir / FILES[f"{split}_images"])
     labels = read_idx_labels(data_dir / FILES[f"{split}_labels"])
     if len(images) != len(labels):
-        raise MnistError(
-            f"the {split} split has {len(images)} images but {len(labels)} labels in {data_dir}"
-        )
+        raise MnistError(f"the {split} split has {len(images)} images but {len(labels)} labels in {data_dir}")
     if images.shape[1:] != (28, 28):
         raise MnistError(f"the {split} images are {images.shape[1]}x{images.shape[2]}, not 28x28")
     return images, labels
@@ -190,9 +190,7 @@ def load_mnist(data_dir=None, download=False, check_counts=True):
     if check_counts:
         for split, (images, _) in (("train", train), ("test", test)):
             if len(images) != EXPECTED_COUNTS[split]:
-                raise MnistError(
-                    f"the {split} split has {len(images)} images; MNIST has {EXPECTED_COUNTS[split]}"
-                )
+                raise MnistError(f"the {split} split has {len(images)} images; MNIST has {EXPECTED_COUNTS[split]}")
     return train, test
 
 
@@ -248,33 +246,63 @@ def load_unipen(folder=None, check_counts=True):
     """UNIPEN's isolated digits (train_r01_v07) from folder (default: unipen/ under the data root)."""
     folder = Path(folder) if folder else resolve_data_root() / "unipen"
     path = folder / UNIPEN_FILE
-    arrays = _read_npz(path, ("points", "stroke_offsets", "sample_stroke_offsets", "labels", "writer",
-                              "writer_names", "site", "site_names"))
+    arrays = _read_npz(
+        path,
+        ("points", "stroke_offsets", "sample_stroke_offsets", "labels", "writer", "writer_names", "site", "site_names"),
+    )
     points, offsets, sample_offsets = arrays["points"], arrays["stroke_offsets"], arrays["sample_stroke_offsets"]
     labels = arrays["labels"].astype(np.int64)
     count = len(labels)
     _check(points.ndim == 2 and points.shape[1] == 2, path, f"points have shape {points.shape}, expected (N, 2)")
-    _check(offsets.ndim == 1 and len(offsets) >= 1 and offsets[0] == 0 and offsets[-1] == len(points)
-           and np.all(np.diff(offsets) > 0), path, "stroke_offsets do not cut the points into non-empty strokes")
-    _check(len(sample_offsets) == count + 1 and sample_offsets[0] == 0 and sample_offsets[-1] == len(offsets) - 1
-           and np.all(np.diff(sample_offsets) > 0), path,
-           f"sample_stroke_offsets do not give each of the {count} samples its strokes")
+    _check(
+        offsets.ndim == 1
+        and len(offsets) >= 1
+        and offsets[0] == 0
+        and offsets[-1] == len(points)
+        and np.all(np.diff(offsets) > 0),
+        path,
+        "stroke_offsets do not cut the points into non-empty strokes",
+    )
+    _check(
+        len(sample_offsets) == count + 1
+        and sample_offsets[0] == 0
+        and sample_offsets[-1] == len(offsets) - 1
+        and np.all(np.diff(sample_offsets) > 0),
+        path,
+        f"sample_stroke_offsets do not give each of the {count} samples its strokes",
+    )
     _check(np.isfinite(points).all(), path, "some points are not finite")
     _check(labels.size == 0 or (labels.min() >= 0 and labels.max() <= 9), path, "labels run outside 0-9")
     for name in ("writer", "site"):
         _check(len(arrays[name]) == count, path, f"{len(arrays[name])} {name} ids for {count} samples")
     writers, sites = arrays["writer"].astype(np.int64), arrays["site"].astype(np.int64)
-    _check(count == 0 or (writers.min() >= 0 and writers.max() < len(arrays["writer_names"])), path,
-           "writer ids outside writer_names")
-    _check(count == 0 or (sites.min() >= 0 and sites.max() < len(arrays["site_names"])), path,
-           "site ids outside site_names")
+    _check(
+        count == 0 or (writers.min() >= 0 and writers.max() < len(arrays["writer_names"])),
+        path,
+        "writer ids outside writer_names",
+    )
+    _check(
+        count == 0 or (sites.min() >= 0 and sites.max() < len(arrays["site_names"])),
+        path,
+        "site ids outside site_names",
+    )
     if check_counts:
         _check(count == UNIPEN_COUNTS["samples"], path, f"{count} samples, expected {UNIPEN_COUNTS['samples']}")
-        _check(len(np.unique(writers)) == UNIPEN_COUNTS["writers"], path,
-               f"{len(np.unique(writers))} writers, expected {UNIPEN_COUNTS['writers']}")
-    return PenDigits(points.astype(np.float32), offsets.astype(np.int64), sample_offsets.astype(np.int64),
-                     labels, writers, sites, tuple(arrays["writer_names"].tolist()),
-                     tuple(arrays["site_names"].tolist()))
+        _check(
+            len(np.unique(writers)) == UNIPEN_COUNTS["writers"],
+            path,
+            f"{len(np.unique(writers))} writers, expected {UNIPEN_COUNTS['writers']}",
+        )
+    return PenDigits(
+        points.astype(np.float32),
+        offsets.astype(np.int64),
+        sample_offsets.astype(np.int64),
+        labels,
+        writers,
+        sites,
+        tuple(arrays["writer_names"].tolist()),
+        tuple(arrays["site_names"].tolist()),
+    )
 
 
 @dataclass(frozen=True)
@@ -297,8 +325,11 @@ def load_cvl(folder=None, check_counts=True):
     arrays = _read_npz(path, ("images", "labels", "writer", "split"))
     images, labels = arrays["images"], arrays["labels"].astype(np.int64)
     count = len(labels)
-    _check(images.dtype == np.uint8 and images.shape[1:] == (28, 28), path,
-           f"images are {images.dtype} {images.shape}, expected uint8 (N, 28, 28)")
+    _check(
+        images.dtype == np.uint8 and images.shape[1:] == (28, 28),
+        path,
+        f"images are {images.dtype} {images.shape}, expected uint8 (N, 28, 28)",
+    )
     _check(len(images) == count, path, f"{len(images)} images for {count} labels")
     _check(labels.size == 0 or (labels.min() >= 0 and labels.max() <= 9), path, "labels run outside 0-9")
     _check(len(arrays["writer"]) == count and len(arrays["split"]) == count, path, "writer or split ids missing")
@@ -306,8 +337,11 @@ def load_cvl(folder=None, check_counts=True):
     _check(count == 0 or (splits.min() >= 0 and splits.max() < len(CVL_SPLITS)), path, "split ids outside 0-2")
     if check_counts:
         _check(count == CVL_COUNTS["images"], path, f"{count} images, expected {CVL_COUNTS['images']}")
-        _check(len(np.unique(arrays["writer"])) == CVL_COUNTS["writers"], path,
-               f"{len(np.unique(arrays['writer']))} writers, expected {CVL_COUNTS['writers']}")
+        _check(
+            len(np.unique(arrays["writer"])) == CVL_COUNTS["writers"],
+            path,
+            f"{len(np.unique(arrays['writer']))} writers, expected {CVL_COUNTS['writers']}",
+        )
     return ImageDigits(images, labels, arrays["writer"].astype(np.int64), splits)
 
 

@@ -36,8 +36,9 @@ def register_without_toolbar():
         return
     # Removed first: replacing a registered component logs a warning meant for two packages that clash.
     manager.unregister(COMPONENT)
-    st.components.v2.component(COMPONENT, js="index-*.js", css=STYLE, html='<div class="canvas-root"></div>',
-                               isolate_styles=True)
+    st.components.v2.component(
+        COMPONENT, js="index-*.js", css=STYLE, html='<div class="canvas-root"></div>', isolate_styles=True
+    )
 
 
 def drawing_canvas(**settings):

@@ -62,11 +62,12 @@ def export(model_path, onnx_path=None):
             _, expected = keras_model.embed(images)
             relative = float(np.abs(features - expected).max() / max(float(np.abs(expected).max()), 1e-12))
             if relative > FEATURE_TOLERANCE:
-                raise SystemExit(f"error: the ONNX features differ from Keras by {relative:.2e} of their "
-                                 f"largest value > {FEATURE_TOLERANCE}")
+                raise SystemExit(
+                    f"error: the ONNX features differ from Keras by {relative:.2e} of their "
+                    f"largest value > {FEATURE_TOLERANCE}"
+                )
         onnx_path.write_bytes(checked_path.read_bytes())
-    print(f"wrote {onnx_path} ({onnx_path.stat().st_size / 1e3:.0f} kB), "
-          f"max difference from Keras {difference:.1e}")
+    print(f"wrote {onnx_path} ({onnx_path.stat().st_size / 1e3:.0f} kB), max difference from Keras {difference:.1e}")
     return onnx_path
 
 

@@ -54,7 +54,8 @@ def combine(image_probabilities, online_probabilities, weight):
     image_probabilities = np.asarray(image_probabilities, dtype=np.float64)
     online_probabilities = np.asarray(online_probabilities, dtype=np.float64)
     logits = weight * np.log(np.clip(image_probabilities, 1e-12, 1)) + (1 - weight) * np.log(
-        np.clip(online_probabilities, 1e-12, 1))
+        np.clip(online_probabilities, 1e-12, 1)
+    )
     logits -= logits.max(axis=-1, keepdims=True)
     combined = np.exp(logits)
     return (combined / combined.sum(axis=-1, keepdims=True)).astype(np.float32)

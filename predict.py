@@ -32,10 +32,15 @@ def expand_paths(arguments):
     """Files as given, and the image files inside any folder given, in sorted order."""
     for argument in arguments:
         path = Path(argument)
-        images = sorted(
-            child for child in path.rglob("*")
-            if child.is_file() and child.suffix.lower() in IMAGE_SUFFIXES | STROKE_SUFFIXES
-        ) if path.is_dir() else []
+        images = (
+            sorted(
+                child
+                for child in path.rglob("*")
+                if child.is_file() and child.suffix.lower() in IMAGE_SUFFIXES | STROKE_SUFFIXES
+            )
+            if path.is_dir()
+            else []
+        )
         # A folder without images is passed on as it is, so that it gets its own error line.
         yield from images or [path]
 
@@ -101,7 +106,9 @@ def recognise_files(recognizer, paths, as_json, output=sys.stdout, errors=sys.st
         readable, outcomes = [], {}
         for index, path in enumerate(chunk):
             try:
-                readable.append((index, read_and_prepare(path, recognizer.probabilities, recognizer.stroke_probabilities)))
+                readable.append(
+                    (index, read_and_prepare(path, recognizer.probabilities, recognizer.stroke_probabilities))
+                )
             except preprocessing.ImageError as error:
                 outcomes[index] = error
         recognitions = recognizer.recognize_prepared([prepared for _, prepared in readable])
@@ -135,7 +142,7 @@ class ExamplesFolderError(ValueError):
 
 
 def with_examples(recognizer, folder):
-    """The recognizer personalised with the examples in folder (<digit>/<name>.png or .json); ExamplesFolderError if not."""
+    """The recognizer personalised with the examples in folder (<digit>/<name>.png or .json), or ExamplesFolderError."""
     problems = []
     try:
         examples = profiles.read_examples_folder(folder, problems)
@@ -154,18 +161,39 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("images", nargs="+", metavar="FILE",
-                        help="image files (PNG, JPEG, WebP, BMP, GIF, TIFF), stroke files (.json) or folders of them")
+    parser.add_argument(
+        "images",
+        nargs="+",
+        metavar="FILE",
+        help="image files (PNG, JPEG, WebP, BMP, GIF, TIFF), stroke files (.json) or folders of them",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per line instead of text")
-    parser.add_argument("--model", type=Path, default=configured_model_path(),
-                        help=f"the .keras model (default: ${MODEL_VARIABLE} when it is set, else digit_model.keras)")
-    parser.add_argument("--profile", metavar="TOKEN",
-                        help="read the files with this stored profile's examples (the token of the app's ?profile= link)")
-    parser.add_argument("--db", type=Path, default=None, metavar="FILE",
-                        help=f"the profile database for --profile (default: ${profiles.DATABASE_VARIABLE} when it is "
-                             "set, else data/profiles.sqlite3)")
-    parser.add_argument("--examples", type=Path, default=None, metavar="DIR",
-                        help="read the files with your own examples: DIR/<digit>/<name>.png (or .jpg, or stroke .json)")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=configured_model_path(),
+        help=f"the .keras model (default: ${MODEL_VARIABLE} when it is set, else digit_model.keras)",
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="TOKEN",
+        help="read the files with this stored profile's examples (the token of the app's ?profile= link)",
+    )
+    parser.add_argument(
+        "--db",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help=f"the profile database for --profile (default: ${profiles.DATABASE_VARIABLE} when it is "
+        "set, else data/profiles.sqlite3)",
+    )
+    parser.add_argument(
+        "--examples",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="read the files with your own examples: DIR/<digit>/<name>.png (or .jpg, or stroke .json)",
+    )
     args = parser.parse_args(argv)
     if args.examples is not None and args.profile is not None:
         parser.error("give --examples or --profile, not both: each names the examples to read with")
@@ -177,8 +205,11 @@ def main(argv=None):
         print(f"error: {error}", file=sys.stderr)
         return 2
     if recognizer.backend_name != "onnx":
-        print(f"note: {recognizer.fallback_reason}; using the Keras model, which is slower. "
-              "Run `python export.py` to fix.", file=sys.stderr)
+        print(
+            f"note: {recognizer.fallback_reason}; using the Keras model, which is slower. "
+            "Run `python export.py` to fix.",
+            file=sys.stderr,
+        )
     if args.profile is not None:
         try:
             recognizer = with_profile(recognizer, args.profile, args.db)

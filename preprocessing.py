@@ -389,9 +389,7 @@ def _standard_array(image):
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
     if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (2, 3, 4))):
-        raise ImageError(
-            f"expected an (H, W) or (H, W, C) image with 1 to 4 channels, got shape {array.shape}"
-        )
+        raise ImageError(f"expected an (H, W) or (H, W, C) image with 1 to 4 channels, got shape {array.shape}")
     if array.size == 0:
         raise ImageError(f"the image has no pixels (shape {array.shape})")
     return np.ascontiguousarray(_uint8_levels(array))  # OpenCV needs contiguous rows
@@ -944,8 +942,9 @@ def _read_cuts(piece, mask, ink_box, read):
             if rows.size == 0 or rows[-1] + 1 - rows[0] < PART_HEIGHT * piece.height:
                 continue  # a tail or a flag, not a digit
             top, bottom = int(rows[0]), int(rows[-1]) + 1
-            box = _Piece(piece.x0 + bounds[start], piece.y0 + top, piece.x0 + bounds[end], piece.y0 + bottom,
-                         piece.labels)
+            box = _Piece(
+                piece.x0 + bounds[start], piece.y0 + top, piece.x0 + bounds[end], piece.y0 + bottom, piece.labels
+            )
             crop = ink_box[box.y0 : box.y1, box.x0 : box.x1] * span_mask[top:bottom]
             try:
                 images.append(mnist_digit(crop))
@@ -956,7 +955,8 @@ def _read_cuts(piece, mask, ink_box, read):
         return [(piece, mask, None)], False
     confidences = read(np.stack(images)[..., None]).max(axis=1)
     chosen, margin = best_partition(
-        len(bounds) - 1, {span: float(confidences[index]) for span, (index, _, _) in spans.items()},
+        len(bounds) - 1,
+        {span: float(confidences[index]) for span, (index, _, _) in spans.items()},
         lambda position, cut: CUT_PENALTY if cut else 0.0,
     )
     doubtful = margin < DOUBT_MARGIN
@@ -977,7 +977,7 @@ def best_partition(count, confidences, boundary_cost):
     (as a log ratio) the best reading with another number of digits is (inf when none).
     """
     # best[end][digits]: (log score of units 0..end-1 read as that many digits, where the last span starts)
-    best = [dict() for _ in range(count + 1)]
+    best = [{} for _ in range(count + 1)]
     best[0][0] = (0.0, None)
     for end in range(1, count + 1):
         for start in range(end):

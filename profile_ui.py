@@ -98,18 +98,25 @@ def digit_drawings(recognition, drawing, reader):
     prepared = strokes.prepare_drawing(drawing, reader.stroke_probabilities)
     found = []
     for digit in recognition.digits:
-        match = next((index for index, image in enumerate(prepared.digits)
-                      if np.array_equal(image[..., 0], digit.image)), None)
-        found.append(None if match is None else strokes.Drawing(drawing.width, drawing.height, drawing.brush,
-                                                                tuple(prepared.digit_strokes[match])))
+        match = next(
+            (index for index, image in enumerate(prepared.digits) if np.array_equal(image[..., 0], digit.image)), None
+        )
+        found.append(
+            None
+            if match is None
+            else strokes.Drawing(drawing.width, drawing.height, drawing.brush, tuple(prepared.digit_strokes[match]))
+        )
     return found
 
 
 def save_corrections(recognition, chosen, drawing, reader):
     """Keep each digit whose chosen value differs from what was read; returns how many were kept."""
     drawings = digit_drawings(recognition, drawing, reader)
-    rows = [(value, digit.image, drawings[index]) for index, (digit, value) in enumerate(zip(recognition.digits, chosen))
-            if value != digit.digit]
+    rows = [
+        (value, digit.image, drawings[index])
+        for index, (digit, value) in enumerate(zip(recognition.digits, chosen))
+        if value != digit.digit
+    ]
     if rows:
         store().add_examples(ensure_profile(), rows)
     return len(rows)
@@ -131,12 +138,22 @@ def correction_ui(recognition, key, drawing=None):
     with st.container(key=f"correct_{key}"):
         st.markdown("**Wrong? It was ...**" if len(digits) == 1 else "**Wrong? The digits were ...**")
         with st.container(horizontal=True, vertical_alignment="bottom"):
-            chosen = [st.selectbox(f"Digit {number}" if len(digits) > 1 else "The digit", range(10), index=digit.digit,
-                                   key=f"fix_{form_key}_{number}", width=90)
-                      for number, digit in enumerate(digits, start=1)]
-            pressed = st.button("Save correction", key=f"save_{key}",  # text only: an icon's name is read out
-                                help="Keeps each corrected digit's 28×28 image, its strokes, the digit and the "
-                                     "time in your private profile.")
+            chosen = [
+                st.selectbox(
+                    f"Digit {number}" if len(digits) > 1 else "The digit",
+                    range(10),
+                    index=digit.digit,
+                    key=f"fix_{form_key}_{number}",
+                    width=90,
+                )
+                for number, digit in enumerate(digits, start=1)
+            ]
+            pressed = st.button(
+                "Save correction",
+                key=f"save_{key}",  # text only: an icon's name is read out
+                help="Keeps each corrected digit's 28×28 image, its strokes, the digit and the "
+                "time in your private profile.",
+            )
     if not pressed:
         return
     try:
@@ -199,31 +216,43 @@ def profile_sidebar_ui():
     token = current_token()
     count = st.session_state.get("profile_examples", 0) if token else 0
     if token is None:
-        st.markdown("Nothing you draw or upload is kept. When you correct an answer, that digit's 28×28 image, "
-                    "its pen strokes, the true digit and the time are kept in a private profile, and your next "
-                    "drawings are read with your own examples.")
+        st.markdown(
+            "Nothing you draw or upload is kept. When you correct an answer, that digit's 28×28 image, "
+            "its pen strokes, the true digit and the time are kept in a private profile, and your next "
+            "drawings are read with your own examples."
+        )
     else:
-        st.markdown(f"Your private profile keeps **{count} example{'s' if count != 1 else ''}**: for each "
-                    "correction the digit's 28×28 image, its pen strokes, the true digit and the time. "
-                    "Nothing else, and no other page shows them.")
+        st.markdown(
+            f"Your private profile keeps **{count} example{'s' if count != 1 else ''}**: for each "
+            "correction the digit's 28×28 image, its pen strokes, the true digit and the time. "
+            "Nothing else, and no other page shows them."
+        )
         st.caption(f"Your secret link (bookmark it to come back). {PROFILE_PARAMETER_HELP}")
         st.code(profile_link(token), language=None, wrap_lines=True)
-        st.download_button("Download my examples (zip)", lambda: profiles.examples_zip(store().examples(token)),
-                           file_name="my_digits.zip", mime="application/zip",
-                           on_click="ignore", key="profile_export")
+        st.download_button(
+            "Download my examples (zip)",
+            lambda: profiles.examples_zip(store().examples(token)),
+            file_name="my_digits.zip",
+            mime="application/zip",
+            on_click="ignore",
+            key="profile_export",
+        )
     # A new key after each import empties the uploader, so the same zip is not imported again.
     upload_key = f"profile_import_{st.session_state.get('profile_import_generation', 0)}"
-    st.file_uploader("Import examples (a zip from *Download my examples*)", type=["zip"], key=upload_key,
-                     on_change=import_examples, args=(upload_key,),
-                     help="Restores a profile: the zip's examples join this session's profile.")
+    st.file_uploader(
+        "Import examples (a zip from *Download my examples*)",
+        type=["zip"],
+        key=upload_key,
+        on_change=import_examples,
+        args=(upload_key,),
+        help="Restores a profile: the zip's examples join this session's profile.",
+    )
     if token is None:
         return
     if not st.session_state.get("confirm_forget"):
-        st.button("Forget me", key="forget",
-                  on_click=lambda: st.session_state.update(confirm_forget=True))
+        st.button("Forget me", key="forget", on_click=lambda: st.session_state.update(confirm_forget=True))
         return
     st.warning(f"Delete your profile and its {count} example{'s' if count != 1 else ''} for good?")
     with st.container(horizontal=True):
         st.button("Yes, forget me", key="forget_confirm", type="primary", on_click=forget_profile)
         st.button("Cancel", key="forget_cancel", on_click=lambda: st.session_state.pop("confirm_forget", None))
-

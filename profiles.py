@@ -28,6 +28,7 @@ The folder a digit is in says what it is. read_examples_folder(DIR) gives an Exa
 whose images, labels and drawings go straight into `Recognizer.personalised(...)`.
 """
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -129,8 +130,10 @@ def new_token():
 def token_hash(token):
     """The SHA-256 the database knows a profile by; UnknownProfile for anything that is not a token."""
     if not isinstance(token, str) or not TOKEN_PATTERN.fullmatch(token):
-        raise UnknownProfile("That is not a profile token: a token is 24 letters, digits, '-' or '_' "
-                             "(the part after ?profile= in your link).")
+        raise UnknownProfile(
+            "That is not a profile token: a token is 24 letters, digits, '-' or '_' "
+            "(the part after ?profile= in your link)."
+        )
     return hashlib.sha256(token.encode("ascii")).hexdigest()
 
 
@@ -138,8 +141,9 @@ def image_levels(image):
     """The 28x28 uint8 grey levels of a model input (float in [0, 1], or uint8); ExampleError otherwise."""
     array = np.asarray(image)
     if array.shape != (IMAGE_SIDE, IMAGE_SIDE):
-        raise ExampleError(f"an example's image must be {IMAGE_SIDE}x{IMAGE_SIDE} (the model's input), "
-                           f"not of shape {array.shape}")
+        raise ExampleError(
+            f"an example's image must be {IMAGE_SIDE}x{IMAGE_SIDE} (the model's input), not of shape {array.shape}"
+        )
     if array.dtype == np.uint8:
         return np.ascontiguousarray(array)
     if array.dtype.kind != "f":
@@ -157,7 +161,7 @@ def checked_digit(digit):
 
 
 def checked_drawing(drawing):
-    """A strokes.Drawing (from a Drawing, stroke file text or dict) with strokes, or None; ExampleError if unreadable."""
+    """A strokes.Drawing with strokes (from a Drawing, stroke file text or dict) or None; ExampleError if unreadable."""
     if drawing is None:
         return None
     try:
@@ -186,10 +190,14 @@ def unpacked_strokes(data):
     values = np.frombuffer(data, np.float64)
     width, height, brush, count = values[:4]
     lengths = values[4 : 4 + int(count)].astype(int)
-    points = values[4 + int(count):].reshape(-1, 2)
+    points = values[4 + int(count) :].reshape(-1, 2)
     ends = np.cumsum(lengths)
-    return strokes.Drawing(float(width), float(height), float(brush),
-                           tuple(points[end - length : end] for end, length in zip(ends, lengths)))
+    return strokes.Drawing(
+        float(width),
+        float(height),
+        float(brush),
+        tuple(points[end - length : end] for end, length in zip(ends, lengths)),
+    )
 
 
 class ProfileStore:
@@ -214,14 +222,18 @@ class ProfileStore:
             if folder.resolve() == DEFAULT_DATABASE.parent.resolve():
                 folder.mkdir(parents=True, exist_ok=True)  # the default data/ folder is made on first use
             elif not folder.is_dir():
-                raise StoreError(f"The profile database's folder {folder} does not exist: create it, or point "
-                                 f"${DATABASE_VARIABLE} at a file in an existing folder.")
+                raise StoreError(
+                    f"The profile database's folder {folder} does not exist: create it, or point "
+                    f"${DATABASE_VARIABLE} at a file in an existing folder."
+                )
         elif self.path.is_dir():
-            raise StoreError(f"The profile database {self.path} is a folder, not a file: point "
-                             f"${DATABASE_VARIABLE} at a file.")
+            raise StoreError(
+                f"The profile database {self.path} is a folder, not a file: point ${DATABASE_VARIABLE} at a file."
+            )
         # Autocommit mode: every write below opens its own short BEGIN IMMEDIATE transaction.
-        connection = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
-                                     check_same_thread=False)
+        connection = sqlite3.connect(
+            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+        )
         try:
             connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             connection.execute("PRAGMA journal_mode = WAL")
@@ -243,8 +255,10 @@ class ProfileStore:
             connection.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             version = self._version(connection)
             if version > SCHEMA_VERSION:
-                raise StoreError(f"The profile database {self.path} has schema version {version}, newer than "
-                                 f"this program's {SCHEMA_VERSION}: update the program.")
+                raise StoreError(
+                    f"The profile database {self.path} has schema version {version}, newer than "
+                    f"this program's {SCHEMA_VERSION}: update the program."
+                )
             for migration in MIGRATIONS[version:]:
                 for statement in migration.split(";"):
                     if statement.strip():
@@ -259,7 +273,8 @@ class ProfileStore:
     @staticmethod
     def _version(connection):
         found = connection.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").fetchone()
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+        ).fetchone()
         if not found:
             return 0
         row = connection.execute("SELECT max(version) FROM schema_version").fetchone()
@@ -286,20 +301,22 @@ class ProfileStore:
 
     def _drop_connection(self):
         if self._connection is not None:
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 self._connection.close()
-            except sqlite3.Error:
-                pass
             self._connection = None
 
     def _explain(self, error):
         text = str(error).lower()
         if "locked" in text or "busy" in text:
-            return (f"The profile database {self.path} is locked by another program (waited "
-                    f"{self.busy_timeout:g} s): try again in a moment.")
+            return (
+                f"The profile database {self.path} is locked by another program (waited "
+                f"{self.busy_timeout:g} s): try again in a moment."
+            )
         if "not a database" in text or "malformed" in text or "corrupt" in text:
-            return (f"The profile database {self.path} is damaged (not a readable SQLite file): move it "
-                    "aside to start a new one, or restore it from a backup.")
+            return (
+                f"The profile database {self.path} is damaged (not a readable SQLite file): move it "
+                "aside to start a new one, or restore it from a backup."
+            )
         if "unable to open" in text or "readonly" in text or "read-only" in text or "permission" in text:
             return f"The profile database {self.path} cannot be opened for writing ({error})."
         return f"The profile database {self.path} failed: {error}."
@@ -313,8 +330,12 @@ class ProfileStore:
     def create_profile(self):
         """A new, empty profile; returns its secret token (shown to its user, never stored)."""
         token = new_token()
-        self._run(lambda connection: connection.execute(
-            "INSERT INTO profiles (token_hash, created) VALUES (?, ?)", (token_hash(token), time.time())), write=True)
+        self._run(
+            lambda connection: connection.execute(
+                "INSERT INTO profiles (token_hash, created) VALUES (?, ?)", (token_hash(token), time.time())
+            ),
+            write=True,
+        )
         return token
 
     def _profile_id(self, connection, token):
@@ -339,8 +360,12 @@ class ProfileStore:
 
     def count(self, token):
         """How many examples the profile holds."""
-        return self._read(token, lambda connection, profile: connection.execute(
-            "SELECT count(*) FROM examples WHERE profile_id = ?", (profile,)).fetchone()[0])
+        return self._read(
+            token,
+            lambda connection, profile: connection.execute(
+                "SELECT count(*) FROM examples WHERE profile_id = ?", (profile,)
+            ).fetchone()[0],
+        )
 
     def forget(self, token):
         """Delete the profile and every one of its examples; returns how many examples went."""
@@ -372,8 +397,14 @@ class ProfileStore:
             digit, image, drawing = row[:3]
             when = row[3] if len(row) > 3 and row[3] is not None else (created if created is not None else now)
             try:
-                checked.append((checked_digit(digit), image_levels(image).tobytes(), packed_strokes(checked_drawing(drawing)),
-                                float(when)))
+                checked.append(
+                    (
+                        checked_digit(digit),
+                        image_levels(image).tobytes(),
+                        packed_strokes(checked_drawing(drawing)),
+                        float(when),
+                    )
+                )
             except ExampleError as error:
                 raise ExampleError(f"example {number}: {error}") from None
 
@@ -383,7 +414,9 @@ class ProfileStore:
             for digit, image, packed, when in checked:
                 cursor = connection.execute(
                     "INSERT INTO examples (profile_id, digit, image, strokes, created, source) "
-                    "VALUES (?, ?, ?, ?, ?, ?)", (profile, digit, image, packed, when, source))
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (profile, digit, image, packed, when, source),
+                )
                 ids.append(cursor.lastrowid)
             return ids
 
@@ -395,7 +428,8 @@ class ProfileStore:
         def work(connection, profile):
             return connection.execute(
                 "SELECT id, digit, image, strokes, created, source FROM examples WHERE profile_id = ? ORDER BY id",
-                (profile,)).fetchall()
+                (profile,),
+            ).fetchall()
 
         rows = self._read(token, work)
         if not rows:
@@ -512,7 +546,7 @@ def read_examples_zip(data, problems=None):
         prefix = _common_top(names)
         files = {}
         for member, name in zip(members, names):
-            relative = PurePosixPath(*name.parts[len(prefix):]).as_posix() if prefix else name.as_posix()
+            relative = PurePosixPath(*name.parts[len(prefix) :]).as_posix() if prefix else name.as_posix()
             if _is_example_path(relative) and member.file_size <= MAX_EXAMPLE_FILE_BYTES:
                 files[relative] = archive.read(member)
     except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError, RuntimeError) as error:
@@ -536,8 +570,12 @@ def _is_example_path(relative):
     parts = PurePosixPath(relative).parts
     if parts == (LABELS_FILE,):
         return True
-    return (len(parts) == 2 and re.fullmatch(r"[0-9]", parts[0]) is not None and not parts[1].startswith(".")
-            and PurePosixPath(parts[1]).suffix.lower() in EXAMPLE_SUFFIXES)
+    return (
+        len(parts) == 2
+        and re.fullmatch(r"[0-9]", parts[0]) is not None
+        and not parts[1].startswith(".")
+        and PurePosixPath(parts[1]).suffix.lower() in EXAMPLE_SUFFIXES
+    )
 
 
 def _problem(problems, where, reason):
@@ -557,8 +595,11 @@ def _label_rows(data, where, problems):
                 if path:
                     digit = row.get("digit", "").strip()
                     if digit and not path.startswith(f"{digit}/"):
-                        _problem(problems, f"{where}/{LABELS_FILE}",
-                                 f"{path} is labelled {digit} but is in the folder of another digit")
+                        _problem(
+                            problems,
+                            f"{where}/{LABELS_FILE}",
+                            f"{path} is labelled {digit} but is in the folder of another digit",
+                        )
                     created = row.get("created") or ""
                     rows[path] = (float(created) if created else None, row.get("source") or None)
     except (UnicodeDecodeError, csv.Error, ValueError) as error:
@@ -580,10 +621,7 @@ def _examples_from_files(files, where, problems):
             drawing = None
             if "strokes" in parts:
                 drawing = strokes.parse_drawing(files[parts["strokes"]])
-            if "picture" in parts:
-                image = picture_example(files[parts["picture"]])
-            else:
-                image = drawing_example(drawing)
+            image = picture_example(files[parts["picture"]]) if "picture" in parts else drawing_example(drawing)
         except (strokes.StrokeError, preprocessing.ImageError, ExampleError) as error:
             _problem(problems, f"{where}/{parts.get('picture') or parts['strokes']}", str(error))
             continue
@@ -594,21 +632,32 @@ def _examples_from_files(files, where, problems):
         known = labels_table.get(parts.get("picture")) or labels_table.get(parts.get("strokes")) or (None, None)
         created.append(known[0])
     if not images and not problems:
-        raise ExampleError(f"{where} holds no examples: expected <digit>/<name>.png (or .json) files, "
-                           "in folders named 0 to 9")
+        raise ExampleError(
+            f"{where} holds no examples: expected <digit>/<name>.png (or .json) files, in folders named 0 to 9"
+        )
     if not images:
         return empty_examples()
-    return Examples(np.stack(images).astype(np.float32), np.array(labels, np.int64), tuple(drawings),
-                    tuple(names), tuple(created), tuple("import" for _ in names))
+    return Examples(
+        np.stack(images).astype(np.float32),
+        np.array(labels, np.int64),
+        tuple(drawings),
+        tuple(names),
+        tuple(created),
+        tuple("import" for _ in names),
+    )
 
 
 def picture_example(data):
     """The 28x28 model input of one digit's picture file: as it is when 28x28, else normalised as the app does."""
     picture = preprocessing.decode_image(data)
-    grey = cv2.cvtColor(picture, cv2.COLOR_RGBA2GRAY if picture.shape[2] == 4 else cv2.COLOR_RGB2GRAY) \
-        if picture.ndim == 3 else picture
-    if grey.shape == (IMAGE_SIDE, IMAGE_SIDE) and (picture.ndim == 2 or picture.shape[2] == 3
-                                                    or picture[..., 3].min() == 255):
+    grey = (
+        cv2.cvtColor(picture, cv2.COLOR_RGBA2GRAY if picture.shape[2] == 4 else cv2.COLOR_RGB2GRAY)
+        if picture.ndim == 3
+        else picture
+    )
+    if grey.shape == (IMAGE_SIDE, IMAGE_SIDE) and (
+        picture.ndim == 2 or picture.shape[2] == 3 or picture[..., 3].min() == 255
+    ):
         image = grey.astype(np.float32) / 255
         if np.median(image) > 0.5:  # black ink on white paper: the model reads white on black
             image = 1 - image
@@ -638,4 +687,3 @@ def drawing_example(drawing):
     if drawn is None:
         raise ExampleError("the strokes are only a dot, not a digit")
     return drawn[0]
-

@@ -114,11 +114,15 @@ class Recognition:
         if self.status == "empty":
             return "Nothing to read: draw a digit or upload a picture of one."
         if self.doubt == "cuts":
-            return (f"Read {self.text}, but the digits touch and may be cut in the wrong places: "
-                    "leave a little space between digits.")
+            return (
+                f"Read {self.text}, but the digits touch and may be cut in the wrong places: "
+                "leave a little space between digits."
+            )
         if self.doubt == "small":
-            return (f"Read {self.text}, but a mark much smaller than the digits was there (left out if it "
-                    "read as no digit): write every digit at about the same size, or clear stray marks.")
+            return (
+                f"Read {self.text}, but a mark much smaller than the digits was there (left out if it "
+                "read as no digit): write every digit at about the same size, or clear stray marks."
+            )
         if self.status == "uncertain":
             unsure = [str(index + 1) for index, digit in enumerate(self.digits) if digit.uncertain]
             where = "this digit" if len(self.digits) == 1 else f"digit {', '.join(unsure)}"
@@ -163,9 +167,7 @@ class OnnxBackend:
 
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # only errors: its warnings are about graph details
-        self.session = onnxruntime.InferenceSession(
-            str(onnx_path), options, providers=["CPUExecutionProvider"]
-        )
+        self.session = onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [output.name for output in self.session.get_outputs()]
         # An export from before export.py added the last layer's input has only the probabilities.
@@ -197,7 +199,7 @@ class KerasBackend:
         return np.asarray(self.model(batch, training=False))
 
     def with_features(self):
-        """A Keras model giving (probabilities, the last layer's input), or None when the last layer is no dense softmax."""
+        """A Keras model giving (probabilities, the last layer's input), or None when the last layer is no softmax."""
         import keras
 
         last = self.model.layers[-1]
@@ -254,14 +256,17 @@ def how_to_fix(model_path):
     """How to get a working model at model_path, or where else to get one; says when $DIGIT_MODEL chose it."""
     model_path = Path(model_path)
     if model_path.resolve() == DEFAULT_MODEL.resolve():
-        return ("Restore it with `git checkout -- digit_model.keras digit_model.onnx` "
-                "or retrain it with `python train.py`.")
+        return (
+            "Restore it with `git checkout -- digit_model.keras digit_model.onnx` or retrain it with `python train.py`."
+        )
     chosen = os.environ.get(MODEL_VARIABLE)
     named = chosen and Path(chosen) == model_path
     source = f"${MODEL_VARIABLE} names {model_path}" if named else f"{model_path} was asked for"
-    return (f"{source}: write a model there with `python train.py --output {model_path}` "
-            f"(then `python export.py --model {model_path}`), or use another model file "
-            f"(without ${MODEL_VARIABLE} or --model, the committed digit_model.keras).")
+    return (
+        f"{source}: write a model there with `python train.py --output {model_path}` "
+        f"(then `python export.py --model {model_path}`), or use another model file "
+        f"(without ${MODEL_VARIABLE} or --model, the committed digit_model.keras)."
+    )
 
 
 def _check_keras_archive(model_path):
@@ -274,11 +279,18 @@ def _check_keras_archive(model_path):
     except (zipfile.BadZipFile, EOFError, zlib.error, RuntimeError, NotImplementedError):
         problem = "not a complete zip archive, as every .keras file is"
     else:
-        problem = (f"{', '.join(missing)} missing from the archive" if missing
-                   else f"{damaged} fails its checksum" if damaged else None)
+        problem = (
+            f"{', '.join(missing)} missing from the archive"
+            if missing
+            else f"{damaged} fails its checksum"
+            if damaged
+            else None
+        )
     if problem:
-        raise ModelError(f"The model file {model_path} is damaged or truncated "
-                         f"({model_path.stat().st_size:,} bytes: {problem}). {how_to_fix(model_path)}")
+        raise ModelError(
+            f"The model file {model_path} is damaged or truncated "
+            f"({model_path.stat().st_size:,} bytes: {problem}). {how_to_fix(model_path)}"
+        )
 
 
 def _load_keras(model_path, why="the Keras backend was asked for"):
@@ -332,18 +344,19 @@ class Recognizer:
         if len(digits) == 0:
             return np.zeros((0, 10), dtype=np.float32)
         chunks = [
-            self._infer(digits[start : start + self.batch_size])
-            for start in range(0, len(digits), self.batch_size)
+            self._infer(digits[start : start + self.batch_size]) for start in range(0, len(digits), self.batch_size)
         ]
         return np.concatenate(chunks)
 
     def embed(self, digits):
-        """(probabilities (N, 10), features (N, D)) for a float32 (N, 28, 28, 1) batch: features are the last layer's input."""
+        """(probabilities (N, 10), features (N, D): the last layer's input) for a float32 (N, 28, 28, 1) batch."""
         digits = np.ascontiguousarray(digits, dtype=np.float32)
         if digits.ndim != 4 or digits.shape[1:] != (28, 28, 1):
             raise ValueError(f"expected a batch of shape (N, 28, 28, 1), got {digits.shape}")
-        chunks = [self._infer.embed(digits[start : start + self.batch_size])
-                  for start in range(0, len(digits), self.batch_size)]
+        chunks = [
+            self._infer.embed(digits[start : start + self.batch_size])
+            for start in range(0, len(digits), self.batch_size)
+        ]
         if not chunks:
             return np.zeros((0, 10), np.float32), np.zeros((0, 0), np.float32)
         return np.concatenate([chunk[0] for chunk in chunks]), np.concatenate([chunk[1] for chunk in chunks])
@@ -368,7 +381,7 @@ class Recognizer:
         return self._online(np.stack([online.trajectory_features(strokes_) for strokes_ in digit_strokes]))
 
     def stroke_probabilities(self, digits, digit_strokes):
-        """(N, 10) probabilities of N digits whose strokes are known: both views combined when the online model is there."""
+        """(N, 10) probabilities of N digits whose strokes are known: both views combined with an online model."""
         probabilities = self.probabilities(digits)
         if self._online is None or not len(digits):
             return probabilities
@@ -385,8 +398,9 @@ class Recognizer:
         if not rows:
             return probabilities
         combined = probabilities.copy()
-        combined[rows] = online.combine(probabilities[rows], self.online_probabilities(digit_strokes),
-                                        self.online_weight)
+        combined[rows] = online.combine(
+            probabilities[rows], self.online_probabilities(digit_strokes), self.online_weight
+        )
         return combined
 
     def recognize(self, image):
@@ -401,12 +415,15 @@ class Recognizer:
 
         Raises strokes.StrokeError for a stroke file that cannot be read.
         """
-        return self.recognize_many([drawing if isinstance(drawing, strokes.Drawing) else strokes.parse_drawing(drawing)])[0]
+        return self.recognize_many(
+            [drawing if isinstance(drawing, strokes.Drawing) else strokes.parse_drawing(drawing)]
+        )[0]
 
     def recognize_many(self, images):
         """Recognitions of many images (arrays, file bytes or strokes.Drawing), one model call per batch of digits."""
         return self.recognize_prepared(
-            [_prepare(image, self.probabilities, self.stroke_probabilities) for image in images])
+            [_prepare(image, self.probabilities, self.stroke_probabilities) for image in images]
+        )
 
     def recognize_prepared(self, prepared):
         """Recognitions of preprocessing.prepare() outputs, batched through the model."""
@@ -426,8 +443,15 @@ class Recognizer:
             views = ("image", "online") if item.digit_strokes is not None and self._online is not None else ("image",)
             if item.doubt == "small":
                 digits = _without_stray_marks(digits)
-            results.append(Recognition(digits, split_by=item.split_by, views=views, doubt=item.doubt,
-                                       personalised_examples=self.personalised_examples if digits else 0))
+            results.append(
+                Recognition(
+                    digits,
+                    split_by=item.split_by,
+                    views=views,
+                    doubt=item.doubt,
+                    personalised_examples=self.personalised_examples if digits else 0,
+                )
+            )
             start += count
         return results
 
@@ -438,17 +462,20 @@ class PersonalisedRecognizer(Recognizer):
     def __init__(self, base, images, labels, drawings=None):
         images, labels = adaptation.check_examples(images, labels)
         if drawings is not None and len(drawings) != len(labels):
-            raise adaptation.ExampleError(f"{len(labels)} examples need {len(labels)} drawings (or None), "
-                                          f"got {len(drawings)}")
-        if drawings is not None and any(not (drawing is None or isinstance(drawing, strokes.Drawing))
-                                        for drawing in drawings):
+            raise adaptation.ExampleError(
+                f"{len(labels)} examples need {len(labels)} drawings (or None), got {len(drawings)}"
+            )
+        if drawings is not None and any(
+            not (drawing is None or isinstance(drawing, strokes.Drawing)) for drawing in drawings
+        ):
             raise adaptation.ExampleError("each example's drawing must be a strokes.Drawing or None")
         self.__dict__.update(base.__dict__)  # the base's loaded models, shared: nothing is loaded again
         self.base = base
         self.personalised_examples = len(labels)
         kept = adaptation.kept_examples(labels) if len(labels) else np.zeros(0, np.int64)
         fitted_images, fitted_labels = adaptation.augmented(
-            images[kept], labels[kept], adaptation.variants_for(len(kept)))
+            images[kept], labels[kept], adaptation.variants_for(len(kept))
+        )
         if len(fitted_labels):
             base_probabilities, features = base.embed(fitted_images[..., None])
         else:
@@ -475,8 +502,9 @@ class PersonalisedRecognizer(Recognizer):
 def _without_stray_marks(digits):
     """The digits less any much smaller than the tallest that the model cannot read: a stray mark is no digit."""
     tallest = max(digit.box[3] for digit in digits)
-    kept = tuple(digit for digit in digits
-                 if not (max(digit.box[2:]) < preprocessing.SMALL_DIGIT * tallest and digit.uncertain))
+    kept = tuple(
+        digit for digit in digits if not (max(digit.box[2:]) < preprocessing.SMALL_DIGIT * tallest and digit.uncertain)
+    )
     return kept or digits
 
 

@@ -2,7 +2,7 @@
 # Set up everything on a fresh machine and run the app or the tests.
 #
 #   ./run.sh app     # virtual environment + the app's packages (requirements.txt, no TensorFlow), then the app
-#   ./run.sh test    # everything (requirements-dev.txt: training, export, tests) plus Chromium and nginx, then the tests
+#   ./run.sh test    # everything (requirements-dev.txt: training, export, tests) plus Chromium and nginx, then ruff and the tests
 #   ./run.sh serve N # N app processes behind nginx on http://127.0.0.1:8080 (deploy/serve.py --help)
 #
 # MNIST is read from $MNIST_DIR, default ../shared/data/mnist beside this folder.
@@ -72,6 +72,9 @@ case "$command" in
         ensure_chromium
         ensure_nginx
         export MNIST_DIR=${MNIST_DIR:-$(cd .. && pwd)/shared/data/mnist}
+        echo "ruff: lint and format (pyproject.toml) ..."
+        "$VENV/bin/ruff" check .
+        "$VENV/bin/ruff" format --check .
         exec "$VENV/bin/python" -m pytest "$@"
         ;;
     serve)

@@ -111,12 +111,17 @@ def explain(recognizer, digit_result):
     others[digit_result.digit] = -np.inf  # a tie with the answer must not make the answer its own runner-up
     runner_up = int(np.argmax(others))
     saliency = occlusion(recognizer.probabilities, digit_result.image, digit_result.digit, versus=runner_up)
-    return Explanation(saliency, digit_result.digit, float(probabilities[digit_result.digit]), runner_up,
-                       float(probabilities[runner_up]))
+    return Explanation(
+        saliency,
+        digit_result.digit,
+        float(probabilities[digit_result.digit]),
+        runner_up,
+        float(probabilities[runner_up]),
+    )
 
 
 def overlay(image, saliency):
-    """Float32 28x28x3 RGB in [0, 1]: the image the model saw, its ink red where it argued for the answer, blue against."""
+    """Float32 28x28x3 RGB in [0, 1]: the image the model saw, ink red where it argued for the answer, blue against."""
     image, saliency = _check_image(image), _check_image(saliency)
     strongest = float(np.abs(saliency).max())
     share = saliency / strongest if strongest > 0 else saliency

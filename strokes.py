@@ -152,10 +152,14 @@ class Drawing:
 
     def to_json(self):
         """The plain stroke file of this drawing: parse_drawing() reads it back exactly."""
-        return json.dumps({
-            "width": self.width, "height": self.height, "brush": self.brush,
-            "strokes": [[[round(float(x), 2), round(float(y), 2)] for x, y in stroke] for stroke in self.strokes],
-        })
+        return json.dumps(
+            {
+                "width": self.width,
+                "height": self.height,
+                "brush": self.brush,
+                "strokes": [[[round(float(x), 2), round(float(y), 2)] for x, y in stroke] for stroke in self.strokes],
+            }
+        )
 
 
 def _number(value, what):
@@ -172,7 +176,10 @@ def _points(raw, what):
     for index, point in enumerate(raw):
         if not isinstance(point, (list, tuple)) or len(point) < 2:
             raise StrokeError(f"{what}, point {index + 1}: expected [x, y], got {str(point)[:40]}")
-        points[index] = _number(point[0], f"{what}, point {index + 1}: x"), _number(point[1], f"{what}, point {index + 1}: y")
+        points[index] = (
+            _number(point[0], f"{what}, point {index + 1}: x"),
+            _number(point[1], f"{what}, point {index + 1}: y"),
+        )
     return points
 
 
@@ -196,8 +203,12 @@ def _path_points(path, what):
             current = end
         elif letter == "C" and pairs is not None and len(pairs) == 3 and current is not None:
             first, second, end = pairs
-            points.append((1 - steps) ** 3 * current + 3 * (1 - steps) ** 2 * steps * first
-                          + 3 * (1 - steps) * steps**2 * second + steps**3 * end)
+            points.append(
+                (1 - steps) ** 3 * current
+                + 3 * (1 - steps) ** 2 * steps * first
+                + 3 * (1 - steps) * steps**2 * second
+                + steps**3 * end
+            )
             current = end
         elif letter == "Z":
             continue
@@ -239,8 +250,9 @@ def parse_drawing(data, width=None, height=None, brush=None):
         widths = [item.get("strokeWidth") for item in paths if item.get("strokeWidth") is not None]
         brush = widths[0] if widths else brush
     else:
-        raise StrokeError("a stroke file needs 'strokes' (a list of strokes of [x, y] points) "
-                          "or the canvas's 'objects'")
+        raise StrokeError(
+            "a stroke file needs 'strokes' (a list of strokes of [x, y] points) or the canvas's 'objects'"
+        )
     strokes = [stroke for stroke in strokes if len(stroke)]
     if sum(len(stroke) for stroke in strokes) > MAX_POINTS:
         raise StrokeError(f"more than {MAX_POINTS:,} points: too long for a handwritten number")
@@ -289,8 +301,9 @@ def prepare_drawing(drawing, read=None):
     if read is not None and len(strokes) > 1:
         groups, doubtful = _regroup(groups, strokes, boxes, brush, read)
     digits, digit_boxes, digit_strokes = [], [], []
-    speck = max(preprocessing.MIN_DIGIT_SIDE * min(drawing.width, drawing.height) * scale,
-                preprocessing.MIN_DIGIT_PIXELS)
+    speck = max(
+        preprocessing.MIN_DIGIT_SIDE * min(drawing.width, drawing.height) * scale, preprocessing.MIN_DIGIT_PIXELS
+    )
     for group in groups:
         drawn = draw_group(group, strokes, boxes, brush, speck)
         if drawn is None:
@@ -339,14 +352,17 @@ def _regroup(groups, strokes, boxes, brush, read):
     """The geometric groups revised by the model: (groups, whether another digit count is nearly as likely)."""
     # Units: the strokes, group by group left to right, and left to right inside a group,
     # so that every group and every pair of neighbouring groups is a run of units.
-    units = [index for group in groups
-             for index in sorted(group, key=lambda stroke: (boxes[stroke][0] + boxes[stroke][2]) / 2)]
+    units = [
+        index
+        for group in groups
+        for index in sorted(group, key=lambda stroke: (boxes[stroke][0] + boxes[stroke][2]) / 2)
+    ]
     group_of = {index: number for number, group in enumerate(groups) for index in group}
     extents = [(min(boxes[index][0] for index in group), max(boxes[index][2] for index in group)) for group in groups]
     digit_height = max(box[3] - box[1] for box in boxes)
 
     def may_join(first, last):
-        """Whether units first..last-1 may be one digit: each group boundary inside must be between overlapping groups."""
+        """Whether units first..last-1 may be one digit: each group boundary inside is between overlapping groups."""
         for position in range(first + 1, last):
             left, right = group_of[units[position - 1]], group_of[units[position]]
             if left != right and extents[right][0] - extents[left][1] > JOIN_GAP * digit_height:

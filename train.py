@@ -205,9 +205,7 @@ def jitter(digit, rng):
     scale = rng.uniform(*JITTER_SCALE)
     shift_x, shift_y = rng.uniform(-JITTER_SHIFT, JITTER_SHIFT, size=2)
     centre = MNIST_SIZE / 2
-    jitter = np.float32(
-        [[scale, 0, centre * (1 - scale) + shift_x], [0, scale, centre * (1 - scale) + shift_y]]
-    )
+    jitter = np.float32([[scale, 0, centre * (1 - scale) + shift_x], [0, scale, centre * (1 - scale) + shift_y]])
     return cv2.warpAffine(digit, jitter, (MNIST_SIZE, MNIST_SIZE), flags=cv2.INTER_LINEAR)
 
 
@@ -385,9 +383,12 @@ class SourceValidation(keras.callbacks.Callback):
         for key, value in logs.items():
             self.history.setdefault(key, []).append(round(float(value), 5))
         if self.verbose:
-            print(f"epoch {epoch + 1}: loss {logs.get('loss', float('nan')):.4f}, validation "
-                  + ", ".join(f"{name} {logs[f'val_{name}_accuracy']:.4f}" for name in self.sets)
-                  + f", mean {logs['val_accuracy']:.4f}", flush=True)
+            print(
+                f"epoch {epoch + 1}: loss {logs.get('loss', float('nan')):.4f}, validation "
+                + ", ".join(f"{name} {logs[f'val_{name}_accuracy']:.4f}" for name in self.sets)
+                + f", mean {logs['val_accuracy']:.4f}",
+                flush=True,
+            )
 
 
 def split_validation(images, labels, validation_size, seed):
@@ -405,9 +406,7 @@ def one_hot(labels):
 def digit_accuracy(targets, probabilities):
     """Accuracy over the digits in a batch; non-digits, whose target is uniform, are left out."""
     is_digit = keras.ops.cast(keras.ops.max(targets, axis=-1) > 0.5, "float32")
-    correct = keras.ops.cast(
-        keras.ops.argmax(targets, axis=-1) == keras.ops.argmax(probabilities, axis=-1), "float32"
-    )
+    correct = keras.ops.cast(keras.ops.argmax(targets, axis=-1) == keras.ops.argmax(probabilities, axis=-1), "float32")
     return keras.ops.sum(correct * is_digit) / keras.ops.maximum(keras.ops.sum(is_digit), 1.0)
 
 
@@ -469,10 +468,14 @@ def save_figures(history, confusion, reports_dir):
             count = confusion[true_digit, predicted_digit]
             if count:
                 colour = "black" if true_digit != predicted_digit else "grey"
-                axis.text(predicted_digit, true_digit, str(count), ha="center", va="center",
-                          fontsize=7, color=colour)
-    axis.set(xticks=range(10), yticks=range(10), xlabel="predicted", ylabel="true",
-             title="MNIST test confusion matrix (errors in red)")
+                axis.text(predicted_digit, true_digit, str(count), ha="center", va="center", fontsize=7, color=colour)
+    axis.set(
+        xticks=range(10),
+        yticks=range(10),
+        xlabel="predicted",
+        ylabel="true",
+        title="MNIST test confusion matrix (errors in red)",
+    )
     figure.tight_layout()
     confusion_path = reports_dir / "confusion_matrix.png"
     figure.savefig(confusion_path, dpi=100)
@@ -483,22 +486,33 @@ def save_figures(history, confusion, reports_dir):
 def train_tutorial(args):
     """The tutorial recipe: MNIST as it is, no augmentation, Adam; writes the model and its metrics JSON."""
     try:
-        (images, labels), (test_images, test_labels) = datasets.load_mnist(datasets.mnist_folder(args.data_dir),
-                                                                           download=args.download)
+        (images, labels), (test_images, test_labels) = datasets.load_mnist(
+            datasets.mnist_folder(args.data_dir), download=args.download
+        )
     except datasets.DataError as error:
         raise SystemExit(f"error: {error}") from None
     validation_size = QUICK_VALIDATION_SIZE if args.quick else VALIDATION_SIZE
-    (images, labels), (validation_images, validation_labels) = split_validation(images, labels, validation_size,
-                                                                                args.seed)
+    (images, labels), (validation_images, validation_labels) = split_validation(
+        images, labels, validation_size, args.seed
+    )
     if args.quick:
         images, labels = images[:QUICK_TRAIN_SIZE], labels[:QUICK_TRAIN_SIZE]
     model = build_tutorial_model()
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    print(f"training the tutorial recipe on {len(images)} MNIST images, {args.epochs} epoch(s), "
-          f"{model.count_params():,} parameters", flush=True)
+    print(
+        f"training the tutorial recipe on {len(images)} MNIST images, {args.epochs} epoch(s), "
+        f"{model.count_params():,} parameters",
+        flush=True,
+    )
     started = time.perf_counter()
-    fitted = model.fit(to_model_input(images), labels, batch_size=args.batch_size, epochs=args.epochs,
-                       validation_data=(to_model_input(validation_images), validation_labels), verbose=args.verbose)
+    fitted = model.fit(
+        to_model_input(images),
+        labels,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        validation_data=(to_model_input(validation_images), validation_labels),
+        verbose=args.verbose,
+    )
     training_seconds = time.perf_counter() - started
     probabilities = model.predict(to_model_input(test_images), batch_size=1000, verbose=0)
     test_metrics = classification_metrics(test_labels, probabilities.argmax(axis=1))
@@ -514,8 +528,9 @@ def train_tutorial(args):
         "model_file_bytes": args.output.stat().st_size,
         "parameters": int(model.count_params()),
         "mnist_test": test_metrics,
-        "validation": {"mnist": {"accuracy": history["val_accuracy"][-1], "digits": len(validation_labels),
-                                 "writers": None}},
+        "validation": {
+            "mnist": {"accuracy": history["val_accuracy"][-1], "digits": len(validation_labels), "writers": None}
+        },
         "validation_accuracy": history["val_accuracy"][-1],
         "best_epoch": args.epochs,  # tutorials keep the last epoch
         "epochs_run": args.epochs,
@@ -530,8 +545,10 @@ def train_tutorial(args):
     }
     metrics_path = metrics_path_for(args.output)
     metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
-    print(f"MNIST test accuracy {test_metrics['accuracy']:.4%} ({test_metrics['errors']} errors), trained in "
-          f"{training_seconds:.0f} s; wrote {args.output} ({metrics['model_file_bytes'] / 1e3:.0f} kB) and {metrics_path}")
+    print(
+        f"MNIST test accuracy {test_metrics['accuracy']:.4%} ({test_metrics['errors']} errors), trained in "
+        f"{training_seconds:.0f} s; wrote {args.output} ({metrics['model_file_bytes'] / 1e3:.0f} kB) and {metrics_path}"
+    )
     return metrics
 
 
@@ -539,30 +556,59 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("--data-dir", default=None,
-                        help=f"data root holding mnist/, unipen/ and cvl/ (default: ${datasets.DATA_DIR_VARIABLE}, "
-                             "else ../shared/data if present, else data/); $MNIST_DIR overrides mnist/ alone")
-    parser.add_argument("--download", action="store_true",
-                        help="download MNIST into the data root when its files are missing (UNIPEN and CVL cannot be)")
-    parser.add_argument("--output", type=Path, default=None,
-                        help=f"model file to write (default: digit_model.keras, or {QUICK_OUTPUT} with --quick)")
-    parser.add_argument("--reports-dir", type=Path, default=None,
-                        help="folder for the PNG figures (default: reports/ beside the model)")
-    parser.add_argument("--recipe", choices=("shipped", "tutorial"), default="shipped",
-                        help="shipped: this app's model; tutorial: the classic one-convolution recipe on MNIST as it "
-                             f"is, for the app's model comparison (default output {TUTORIAL_OUTPUT})")
-    parser.add_argument("--epochs", type=int, default=None,
-                        help=f"maximum number of epochs (default: {EPOCHS}, or {TUTORIAL_EPOCHS} for the tutorial recipe)")
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help=f"data root holding mnist/, unipen/ and cvl/ (default: ${datasets.DATA_DIR_VARIABLE}, "
+        "else ../shared/data if present, else data/); $MNIST_DIR overrides mnist/ alone",
+    )
+    parser.add_argument(
+        "--download",
+        action="store_true",
+        help="download MNIST into the data root when its files are missing (UNIPEN and CVL cannot be)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help=f"model file to write (default: digit_model.keras, or {QUICK_OUTPUT} with --quick)",
+    )
+    parser.add_argument(
+        "--reports-dir", type=Path, default=None, help="folder for the PNG figures (default: reports/ beside the model)"
+    )
+    parser.add_argument(
+        "--recipe",
+        choices=("shipped", "tutorial"),
+        default="shipped",
+        help="shipped: this app's model; tutorial: the classic one-convolution recipe on MNIST as it "
+        f"is, for the app's model comparison (default output {TUTORIAL_OUTPUT})",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help=f"maximum number of epochs (default: {EPOCHS}, or {TUTORIAL_EPOCHS} for the tutorial recipe)",
+    )
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     parser.add_argument("--seed", type=int, default=SEED)
-    parser.add_argument("--quick", action="store_true",
-                        help=f"{QUICK_TRAIN_SIZE} MNIST images and {QUICK_SOURCE_SIZE} of each other source, "
-                             f"{QUICK_EPOCHS} epoch of {QUICK_STEPS_PER_EPOCH} steps: for tests and CI")
-    parser.add_argument("--extra-data", type=Path, nargs="+", default=[], metavar="DIR",
-                        help="examples folders (DIR/<digit>/<id>.png, the app's export) mixed into training at "
-                             f"{EXTRA_DATA_WEIGHT:.0%} of each batch; never used for validation")
-    parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
-                        help="0 silent, 1 progress bar, 2 one line per epoch")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"{QUICK_TRAIN_SIZE} MNIST images and {QUICK_SOURCE_SIZE} of each other source, "
+        f"{QUICK_EPOCHS} epoch of {QUICK_STEPS_PER_EPOCH} steps: for tests and CI",
+    )
+    parser.add_argument(
+        "--extra-data",
+        type=Path,
+        nargs="+",
+        default=[],
+        metavar="DIR",
+        help="examples folders (DIR/<digit>/<id>.png, the app's export) mixed into training at "
+        f"{EXTRA_DATA_WEIGHT:.0%} of each batch; never used for validation",
+    )
+    parser.add_argument(
+        "--verbose", type=int, default=1, choices=(0, 1, 2), help="0 silent, 1 progress bar, 2 one line per epoch"
+    )
     args = parser.parse_args(argv)
     if args.epochs is None:
         args.epochs = TUTORIAL_EPOCHS if args.recipe == "tutorial" else EPOCHS
@@ -581,8 +627,9 @@ def load_sources(args):
     """Every source, split into training and writer-disjoint validation; exits with a clear message."""
     root = datasets.resolve_data_root(args.data_dir)
     try:
-        (mnist_images, mnist_labels), test = datasets.load_mnist(datasets.mnist_folder(args.data_dir),
-                                                                 download=args.download)
+        (mnist_images, mnist_labels), test = datasets.load_mnist(
+            datasets.mnist_folder(args.data_dir), download=args.download
+        )
         unipen = datasets.load_unipen(root / "unipen")
         cvl = datasets.load_cvl(root / "cvl")
     except datasets.DataError as error:
@@ -601,8 +648,10 @@ def load_sources(args):
     if args.quick:
         mnist_images, mnist_labels = mnist_images[:QUICK_TRAIN_SIZE], mnist_labels[:QUICK_TRAIN_SIZE]
         rng = np.random.default_rng(args.seed)
-        indices = {name: tuple(np.sort(rng.permutation(part)[:QUICK_SOURCE_SIZE]) for part in parts)
-                   for name, parts in indices.items()}
+        indices = {
+            name: tuple(np.sort(rng.permutation(part)[:QUICK_SOURCE_SIZE]) for part in parts)
+            for name, parts in indices.items()
+        }
     writers = {
         "unipen": [len(np.unique(unipen.writers[part])) for part in indices["unipen"]],
         "cvl": [len(np.unique(cvl.writers[part])) for part in indices["cvl"]],
@@ -650,14 +699,22 @@ def main(argv=None):
     validation_sets = {
         "mnist": mnist_validation,
         # Each validation writer's digit drawn once, as a user would draw it: no slant added.
-        "unipen": render_pool("pen", [unipen.strokes(i) for i in unipen_validation],
-                              unipen.labels[unipen_validation], (args.seed, 4), False),
+        "unipen": render_pool(
+            "pen",
+            [unipen.strokes(i) for i in unipen_validation],
+            unipen.labels[unipen_validation],
+            (args.seed, 4),
+            False,
+        ),
         "cvl": render_pool("scan", list(cvl.images[cvl_validation]), cvl.labels[cvl_validation], (args.seed, 5), False),
     }
     rendering_seconds = time.perf_counter() - started
-    print(f"drew {len(pen_pool[0])} pen and {len(cvl_pool[0])} scan training digits and "
-          f"{sum(len(labels) for _, labels in validation_sets.values())} validation digits "
-          f"in {rendering_seconds:.0f} s", flush=True)
+    print(
+        f"drew {len(pen_pool[0])} pen and {len(cvl_pool[0])} scan training digits and "
+        f"{sum(len(labels) for _, labels in validation_sets.values())} validation digits "
+        f"in {rendering_seconds:.0f} s",
+        flush=True,
+    )
 
     pool_rng = np.random.default_rng((args.seed, 1))
     pool_size = NON_DIGIT_POOL // 10 if args.quick else NON_DIGIT_POOL
@@ -683,18 +740,28 @@ def main(argv=None):
     momentum = QUICK_BATCH_NORM_MOMENTUM if args.quick else BATCH_NORM_MOMENTUM
     model = build_model(batch_norm_momentum=momentum)
     optimizer = keras.optimizers.AdamW(
-        learning_rate=schedule, weight_decay=WEIGHT_DECAY, use_ema=True,
+        learning_rate=schedule,
+        weight_decay=WEIGHT_DECAY,
+        use_ema=True,
         ema_momentum=QUICK_EMA_MOMENTUM if args.quick else EMA_MOMENTUM,
     )
     model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=[digit_accuracy])
     validation = SourceValidation(validation_sets, verbose=args.verbose)
     early_stopping = keras.callbacks.EarlyStopping(
-        monitor="val_accuracy", mode="max", patience=PATIENCE, restore_best_weights=True,
-        start_from_epoch=min(SELECT_FROM_EPOCH, epochs - 1), verbose=0
+        monitor="val_accuracy",
+        mode="max",
+        patience=PATIENCE,
+        restore_best_weights=True,
+        start_from_epoch=min(SELECT_FROM_EPOCH, epochs - 1),
+        verbose=0,
     )
     extra_note = f", {len(extra[1])} users' examples" if extra is not None else ""
-    print(f"training on {len(train_images)} MNIST, {len(pen_pool[0])} pen and {len(cvl_pool[0])} scan digits{extra_note}, "
-          f"{epochs} epoch(s) of {steps_per_epoch} batches, {model.count_params():,} parameters", flush=True)
+    print(
+        f"training on {len(train_images)} MNIST, {len(pen_pool[0])} pen and {len(cvl_pool[0])} scan digits"
+        f"{extra_note}, "
+        f"{epochs} epoch(s) of {steps_per_epoch} batches, {model.count_params():,} parameters",
+        flush=True,
+    )
     started = time.perf_counter()
     model.fit(
         batches,
@@ -713,9 +780,12 @@ def main(argv=None):
         predictions = model.predict(to_model_input(images), batch_size=1000, verbose=0).argmax(axis=1)
         scored = classification_metrics(labels, predictions)
         validation_metrics[name] = {
-            "accuracy": scored["accuracy"], "errors": scored["errors"], "digits": len(labels),
+            "accuracy": scored["accuracy"],
+            "errors": scored["errors"],
+            "digits": len(labels),
             "writers": None if name == "mnist" else writers[name][1],
-            "recall": scored["recall"], "confusion_matrix": scored["confusion_matrix"],
+            "recall": scored["recall"],
+            "confusion_matrix": scored["confusion_matrix"],
         }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     # A fresh copy of the network without the optimizer state: a third of the file size.
@@ -740,33 +810,60 @@ def main(argv=None):
         "rendering_seconds": round(rendering_seconds, 1),
         "training_images": len(train_images),
         "sources": {
-            "mnist": {"training_digits": len(train_images), "weight": SOURCE_WEIGHTS["mnist"],
-                      "validation": "random 5,000 of the training set (MNIST has no writer ids)"},
-            "unipen": {"training_samples": len(unipen_train), "training_drawings": len(pen_pool[0]),
-                       "training_writers": writers["unipen"][0], "validation_writers": writers["unipen"][1],
-                       "weight": SOURCE_WEIGHTS["unipen"]},
-            "cvl": {"training_images": len(cvl_train), "training_variants": len(cvl_pool[0]),
-                    "training_writers": writers["cvl"][0], "validation_writers": writers["cvl"][1],
-                    "weight": SOURCE_WEIGHTS["cvl"], "validation": "the competition's 'valid' writers"},
-            **({"extra": {"folders": [str(folder) for folder in args.extra_data], "training_digits": len(extra[1]),
-                          "weight": EXTRA_DATA_WEIGHT, "validation": "none: users' own examples train only"}}
-               if extra is not None else {}),
+            "mnist": {
+                "training_digits": len(train_images),
+                "weight": SOURCE_WEIGHTS["mnist"],
+                "validation": "random 5,000 of the training set (MNIST has no writer ids)",
+            },
+            "unipen": {
+                "training_samples": len(unipen_train),
+                "training_drawings": len(pen_pool[0]),
+                "training_writers": writers["unipen"][0],
+                "validation_writers": writers["unipen"][1],
+                "weight": SOURCE_WEIGHTS["unipen"],
+            },
+            "cvl": {
+                "training_images": len(cvl_train),
+                "training_variants": len(cvl_pool[0]),
+                "training_writers": writers["cvl"][0],
+                "validation_writers": writers["cvl"][1],
+                "weight": SOURCE_WEIGHTS["cvl"],
+                "validation": "the competition's 'valid' writers",
+            },
+            **(
+                {
+                    "extra": {
+                        "folders": [str(folder) for folder in args.extra_data],
+                        "training_digits": len(extra[1]),
+                        "weight": EXTRA_DATA_WEIGHT,
+                        "validation": "none: users' own examples train only",
+                    }
+                }
+                if extra is not None
+                else {}
+            ),
         },
         "quick_mode": args.quick,
         "seed": args.seed,
         "cpu_count": os.cpu_count(),
         "keras_version": keras.__version__,
         "history": history,
-        "figures": [path.relative_to(args.output.parent).as_posix() if path.is_relative_to(args.output.parent)
-                    else str(path) for path in figures],
+        "figures": [
+            path.relative_to(args.output.parent).as_posix() if path.is_relative_to(args.output.parent) else str(path)
+            for path in figures
+        ],
     }
     metrics_path = metrics_path_for(args.output)
     metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
-    print(f"MNIST test accuracy {test_metrics['accuracy']:.4%} ({test_metrics['errors']} errors); validation writers: "
-          + ", ".join(f"{name} {scored['accuracy']:.4%}" for name, scored in validation_metrics.items())
-          + f"; best epoch {metrics['best_epoch']}/{metrics['epochs_run']}, trained in {training_seconds / 60:.1f} min")
-    print(f"wrote {args.output} ({metrics['model_file_bytes'] / 1e6:.2f} MB), {metrics_path}, "
-          + ", ".join(str(path) for path in figures))
+    print(
+        f"MNIST test accuracy {test_metrics['accuracy']:.4%} ({test_metrics['errors']} errors); validation writers: "
+        + ", ".join(f"{name} {scored['accuracy']:.4%}" for name, scored in validation_metrics.items())
+        + f"; best epoch {metrics['best_epoch']}/{metrics['epochs_run']}, trained in {training_seconds / 60:.1f} min"
+    )
+    print(
+        f"wrote {args.output} ({metrics['model_file_bytes'] / 1e6:.2f} MB), {metrics_path}, "
+        + ", ".join(str(path) for path in figures)
+    )
 
 
 if __name__ == "__main__":

@@ -94,8 +94,13 @@ def scribble(rng):
     anchors = rng.uniform(-1, 1, (int(rng.integers(6, 11)), 2))
     steps = np.linspace(0, 1, 8)[:, None]
     curve = [
-        0.5 * (2 * p1 + (p2 - p0) * steps + (2 * p0 - 5 * p1 + 4 * p2 - p3) * steps**2
-               + (3 * p1 - p0 - 3 * p2 + p3) * steps**3)
+        0.5
+        * (
+            2 * p1
+            + (p2 - p0) * steps
+            + (2 * p0 - 5 * p1 + 4 * p2 - p3) * steps**2
+            + (3 * p1 - p0 - 3 * p2 + p3) * steps**3
+        )
         for p0, p1, p2, p3 in zip(anchors, anchors[1:], anchors[2:], anchors[3:])
     ]
     return [np.vstack(curve)]
@@ -148,17 +153,28 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("--data-dir", default=None,
-                        help="data root holding unipen/ (default: $DIGIT_DATA_DIR, else ../shared/data, else data/)")
-    parser.add_argument("--output", type=Path, default=None,
-                        help=f"model file to write (default: online_model.keras, or {QUICK_OUTPUT} with --quick)")
-    parser.add_argument("--image-model", type=Path, default=DEFAULT_MODEL,
-                        help="the image model whose answers the weight combines with")
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="data root holding unipen/ (default: $DIGIT_DATA_DIR, else ../shared/data, else data/)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help=f"model file to write (default: online_model.keras, or {QUICK_OUTPUT} with --quick)",
+    )
+    parser.add_argument(
+        "--image-model", type=Path, default=DEFAULT_MODEL, help="the image model whose answers the weight combines with"
+    )
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_SAMPLES} samples, {QUICK_EPOCHS} epoch")
-    parser.add_argument("--weight-only", action="store_true",
-                        help="keep the trained --output model and only refit and record the combining weight")
+    parser.add_argument(
+        "--weight-only",
+        action="store_true",
+        help="keep the trained --output model and only refit and record the combining weight",
+    )
     parser.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
     args = parser.parse_args(argv)
     if args.epochs < 1:
@@ -195,32 +211,61 @@ def main(argv=None):
         history = None
         best_epoch = None
     else:
-        print(f"training on {len(samples)} pen digits of {len(np.unique(unipen.writers[train_indices]))} writers, "
-              f"validating on {len(validation_labels)} of {len(np.unique(unipen.writers[validation_indices]))} "
-              "other writers", flush=True)
-        model, training_seconds, history, best_epoch = train(batches, validation_features, validation_labels,
-                                                             epochs, args)
-    write_metrics(args, model, unipen, held_out, validation_indices, validation_features, validation_images,
-                  validation_labels, training_seconds, history, len(samples), best_epoch)
+        print(
+            f"training on {len(samples)} pen digits of {len(np.unique(unipen.writers[train_indices]))} writers, "
+            f"validating on {len(validation_labels)} of {len(np.unique(unipen.writers[validation_indices]))} "
+            "other writers",
+            flush=True,
+        )
+        model, training_seconds, history, best_epoch = train(
+            batches, validation_features, validation_labels, epochs, args
+        )
+    write_metrics(
+        args,
+        model,
+        unipen,
+        held_out,
+        validation_indices,
+        validation_features,
+        validation_images,
+        validation_labels,
+        training_seconds,
+        history,
+        len(samples),
+        best_epoch,
+    )
 
 
 def train(batches, validation_features, validation_labels, epochs, args):
     """Fit the online model; returns it (best epoch's weights), the seconds taken, the history and the best epoch."""
     steps = epochs * len(batches)
     schedule = keras.optimizers.schedules.CosineDecay(
-        PEAK_LEARNING_RATE / 10, steps - min(len(batches), steps // 2), warmup_target=PEAK_LEARNING_RATE,
+        PEAK_LEARNING_RATE / 10,
+        steps - min(len(batches), steps // 2),
+        warmup_target=PEAK_LEARNING_RATE,
         warmup_steps=min(len(batches), steps // 2),
     )
     model = build_model()
-    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=WEIGHT_DECAY),
-                  loss="categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=WEIGHT_DECAY),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     early_stopping = keras.callbacks.EarlyStopping(
-        monitor="val_accuracy", mode="max", patience=PATIENCE, restore_best_weights=True,
+        monitor="val_accuracy",
+        mode="max",
+        patience=PATIENCE,
+        restore_best_weights=True,
         start_from_epoch=min(SELECT_FROM_EPOCH, epochs - 1),
     )
     started = time.perf_counter()
-    history = model.fit(batches, epochs=epochs, verbose=args.verbose, callbacks=[early_stopping],
-                        validation_data=(validation_features, np.eye(10, dtype=np.float32)[validation_labels]))
+    history = model.fit(
+        batches,
+        epochs=epochs,
+        verbose=args.verbose,
+        callbacks=[early_stopping],
+        validation_data=(validation_features, np.eye(10, dtype=np.float32)[validation_labels]),
+    )
     training_seconds = time.perf_counter() - started
     args.output.parent.mkdir(parents=True, exist_ok=True)
     shipped = build_model()
@@ -229,8 +274,20 @@ def train(batches, validation_features, validation_labels, epochs, args):
     return model, training_seconds, history.history, (early_stopping.best_epoch or 0) + 1
 
 
-def write_metrics(args, model, unipen, held_out, validation_indices, validation_features, validation_images,
-                  validation_labels, training_seconds, history, training_digits, best_epoch):
+def write_metrics(
+    args,
+    model,
+    unipen,
+    held_out,
+    validation_indices,
+    validation_features,
+    validation_images,
+    validation_labels,
+    training_seconds,
+    history,
+    training_digits,
+    best_epoch,
+):
     """Score both views on the validation writers, fit the combining weight, and write the metrics JSON."""
     metrics_path = metrics_path_for(args.output)
     previous = json.loads(metrics_path.read_text()) if history is None else {}
@@ -244,7 +301,8 @@ def write_metrics(args, model, unipen, held_out, validation_indices, validation_
         weight = fit_weight(image_probabilities[~scored], online_probabilities[~scored], validation_labels[~scored])
         combined = online.combine(image_probabilities[scored], online_probabilities[scored], weight)
         folds[name] = {
-            "digits": int(scored.sum()), "weight_fitted_on_other_half": weight,
+            "digits": int(scored.sum()),
+            "weight_fitted_on_other_half": weight,
             "image_accuracy": float((image_probabilities[scored].argmax(1) == validation_labels[scored]).mean()),
             "online_accuracy": float((online_probabilities[scored].argmax(1) == validation_labels[scored]).mean()),
             "combined_accuracy": float((combined.argmax(1) == validation_labels[scored]).mean()),
@@ -267,14 +325,22 @@ def write_metrics(args, model, unipen, held_out, validation_indices, validation_
         "training_digits": training_digits,
         "quick_mode": args.quick,
         "seed": args.seed,
-        "history": ({name: [round(float(value), 5) for value in values] for name, values in history.items()}
-                    if history else previous.get("history")),
+        "history": (
+            {name: [round(float(value), 5) for value in values] for name, values in history.items()}
+            if history
+            else previous.get("history")
+        ),
     }
     metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
-    print(f"validation writers: online {metrics['online_accuracy']:.2%}, image {metrics['image_accuracy']:.2%}; "
-          + "; ".join(f"{name}: combined {fold['combined_accuracy']:.2%} (image {fold['image_accuracy']:.2%}, "
-                      f"weight {fold['weight_fitted_on_other_half']:.2f})" for name, fold in folds.items())
-          + f"; shipped weight {weight:.2f}; trained in {training_seconds / 60:.1f} min")
+    print(
+        f"validation writers: online {metrics['online_accuracy']:.2%}, image {metrics['image_accuracy']:.2%}; "
+        + "; ".join(
+            f"{name}: combined {fold['combined_accuracy']:.2%} (image {fold['image_accuracy']:.2%}, "
+            f"weight {fold['weight_fitted_on_other_half']:.2f})"
+            for name, fold in folds.items()
+        )
+        + f"; shipped weight {weight:.2f}; trained in {training_seconds / 60:.1f} min"
+    )
     print(f"wrote {args.output} and {metrics_path_for(args.output)}")
 
 

@@ -114,8 +114,10 @@ def upload_page(context, url):
 def upload_memory(chromium, paths):
     """For each file (and 8 of the worst at once): MB over a fresh server's idle level, and what the page said."""
     results = {}
-    batches = {**{label: [path] for label, path in paths.items()},
-               "8 float TIFFs at once": [paths["float TIFF, 40 MP (160 kB)"]] * 8}
+    batches = {
+        **{label: [path] for label, path in paths.items()},
+        "8 float TIFFs at once": [paths["float TIFF, 40 MP (160 kB)"]] * 8,
+    }
     for label, files in batches.items():
         with browser.AppServer() as server:
             results[label] = upload_once(chromium, server, files)
@@ -130,16 +132,24 @@ def upload_once(chromium, server, files):
     Path(f"/proc/{server.process.pid}/clear_refs").write_text("5")  # the peak starts again from here
     before, _ = memory_status(server.process.pid)
     started = time.perf_counter()
-    file_input.set_input_files([{"name": f"{index}_{path.name}", "mimeType": "application/octet-stream",
-                                 "buffer": path.read_bytes()} for index, path in enumerate(files)])
+    file_input.set_input_files(
+        [
+            {"name": f"{index}_{path.name}", "mimeType": "application/octet-stream", "buffer": path.read_bytes()}
+            for index, path in enumerate(files)
+        ]
+    )
     page.wait_for_function(RESULTS_SHOWN, arg=len(files), timeout=120_000, polling=50)
     seconds = time.perf_counter() - started
     _, peak = memory_status(server.process.pid)
     errors = page.locator('[data-testid="stAlertContentError"]').all_inner_texts()
     crashed = page.locator('[data-testid="stException"]').count()
     context.close()
-    return {"over_level_mb": round((peak - before) / 2**20, 1), "seconds": round(seconds, 2),
-            "refused": sorted({error.split(": ", 1)[-1] for error in errors}), "tracebacks": crashed}
+    return {
+        "over_level_mb": round((peak - before) / 2**20, 1),
+        "seconds": round(seconds, 2),
+        "refused": sorted({error.split(": ", 1)[-1] for error in errors}),
+        "tracebacks": crashed,
+    }
 
 
 def rerun_milliseconds(page, count=RERUNS):
@@ -167,10 +177,12 @@ def rerun_cost(chromium, server, pictures):
     after, _ = memory_status(server.process.pid)
     context.close()
     rounded = {name: [round(value, 1) for value in values] for name, values in (("empty", empty), ("held", held))}
-    return {**{f"{name}_ms": values for name, values in rounded.items()},
-            **{f"{name}_median_ms": round(statistics.median(values), 1) for name, values in rounded.items()},
-            "extra_median_ms": round(statistics.median(held) - statistics.median(empty), 1),
-            "session_memory_mb": round((after - before) / 2**20, 1)}
+    return {
+        **{f"{name}_ms": values for name, values in rounded.items()},
+        **{f"{name}_median_ms": round(statistics.median(values), 1) for name, values in rounded.items()},
+        "extra_median_ms": round(statistics.median(held) - statistics.median(empty), 1),
+        "session_memory_mb": round((after - before) / 2**20, 1),
+    }
 
 
 def predict_seconds(page):
@@ -215,7 +227,8 @@ def victim_under(page, url, seconds, flood=None):
     answered = sorted(seconds for seconds, _ in answers if seconds is not None)
     checked = sorted(value for value in health if value is not None)
     summary = {
-        "clicks": len(answers), "unanswered": sum(seconds is None for seconds, _ in answers),
+        "clicks": len(answers),
+        "unanswered": sum(seconds is None for seconds, _ in answers),
         "wrong_answers": sum(text not in (None, "7") for _, text in answers),
         "p50_s": round(float(np.percentile(answered, 50)), 3) if answered else None,
         "p95_s": round(float(np.percentile(answered, 95)), 3) if answered else None,
@@ -237,13 +250,18 @@ def flood_through_nginx(chromium, state_dir, seconds):
         page = browser.open_app(context, deployment.url)
         page.set_default_timeout(ANSWER_TIMEOUT_MS)
         browser.draw_with_mouse(page, browser.SEVEN)
-        results = {"flooder": flooder, "replica": replica,
-                   "quiet": victim_under(page, deployment.url, 10),
-                   "flood through nginx": victim_under(page, deployment.url, seconds,
-                                                       Flood("127.0.0.1", deployment.port, flooder))}
+        results = {
+            "flooder": flooder,
+            "replica": replica,
+            "quiet": victim_under(page, deployment.url, 10),
+            "flood through nginx": victim_under(
+                page, deployment.url, seconds, Flood("127.0.0.1", deployment.port, flooder)
+            ),
+        }
         replica_port = int(replica.rsplit(":", 1)[1])
         results["flood past nginx, straight to the replica"] = victim_under(
-            page, deployment.url, UNPROTECTED_SECONDS, Flood("127.0.0.1", replica_port, flooder, http_threads=0))
+            page, deployment.url, UNPROTECTED_SECONDS, Flood("127.0.0.1", replica_port, flooder, http_threads=0)
+        )
         context.close()
     return results
 
@@ -257,14 +275,18 @@ def markdown(summary):
         "",
         "Measured by `python -m benchmarks.abuse` on a {cpu_count}-core machine; one-minute load average {0} "
         "at the start and {1} at the end (other work on the machine slows every figure).".format(
-            *summary["load_average_1min"], **summary),
+            *summary["load_average_1min"], **summary
+        ),
         "",
         f"## Memory per upload (target: at most {TARGETS['upload_mb']} MB over the level before)",
         "",
         "| upload | server peak over its level before | time to the answer | refused with | tracebacks |",
         "|---|---:|---:|---|---:|",
-        *(f"| {label} | {result['over_level_mb']} MB | {result['seconds']} s | "
-          f"{'; '.join(result['refused']) or '-'} | {result['tracebacks']} |" for label, result in uploads.items()),
+        *(
+            f"| {label} | {result['over_level_mb']} MB | {result['seconds']} s | "
+            f"{'; '.join(result['refused']) or '-'} | {result['tracebacks']} |"
+            for label, result in uploads.items()
+        ),
         "",
         f"Worst case: {worst} MB. A session keeps {reruns['session_memory_mb']} MB for {UPLOADS_HELD} uploaded "
         "pictures of numbers (their results and display pictures).",
@@ -285,23 +307,27 @@ def markdown(summary):
         f"Flooder {flood['flooder']}, sent by nginx to the victim's replica ({flood['replica']}): 8 threads of "
         "health checks and 4 WebSockets replaying reruns as fast as they go.",
         "",
-        "| condition | clicks | unanswered | p50 | p95 | max | health check p95 | flood messages written | flood HTTP answers |",
+        "| condition | clicks | unanswered | p50 | p95 | max | health check p95 | flood messages written "
+        "| flood HTTP answers |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for condition in ("quiet", "flood through nginx", "flood past nginx, straight to the replica"):
         result = flood[condition]
-        lines.append(f"| {condition} | {result['clicks']} | {result['unanswered']} | {result['p50_s']} s | "
-                     f"{result['p95_s']} s | {result['max_s']} s | {result['health_p95_s']} s | "
-                     f"{result.get('flood_websocket_messages', '-'):,} | {result.get('flood_http', '-')} |"
-                     if condition != "quiet" else
-                     f"| {condition} | {result['clicks']} | {result['unanswered']} | {result['p50_s']} s | "
-                     f"{result['p95_s']} s | {result['max_s']} s | {result['health_p95_s']} s | - | - |")
+        lines.append(
+            f"| {condition} | {result['clicks']} | {result['unanswered']} | {result['p50_s']} s | "
+            f"{result['p95_s']} s | {result['max_s']} s | {result['health_p95_s']} s | "
+            f"{result.get('flood_websocket_messages', '-'):,} | {result.get('flood_http', '-')} |"
+            if condition != "quiet"
+            else f"| {condition} | {result['clicks']} | {result['unanswered']} | {result['p50_s']} s | "
+            f"{result['p95_s']} s | {result['max_s']} s | {result['health_p95_s']} s | - | - |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--flood-seconds", type=float, default=FLOOD_SECONDS)
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
@@ -319,8 +345,14 @@ def main(argv=None):
             flood = flood_through_nginx(chromium, folder / "deploy", args.flood_seconds)
         finally:
             chromium.close()
-    summary = {"uploads": uploads, "reruns": reruns, "flood": flood, "targets": TARGETS, "cpu_count": os.cpu_count(),
-               "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
+    summary = {
+        "uploads": uploads,
+        "reruns": reruns,
+        "flood": flood,
+        "targets": TARGETS,
+        "cpu_count": os.cpu_count(),
+        "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+    }
     save_results(args.results_dir, "abuse", markdown(summary), summary)
     print(markdown(summary))
 

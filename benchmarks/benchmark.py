@@ -53,7 +53,7 @@ MEGABYTE = 1_000_000  # files and memory alike, in decimal megabytes
 
 # The seeds' app, rebuilt for the comparison: TensorFlow imported at start, the whole
 # canvas resized to 28x28, model.predict on it.
-SEEDS_APP = '''
+SEEDS_APP = """
 import os
 
 import numpy as np
@@ -76,7 +76,7 @@ canvas = st_canvas(stroke_width=20, stroke_color="#ffffff", background_color="#0
 if st.button("Predict", key="predict") and canvas.image_data is not None:
     probabilities = model.predict(seeds_way(canvas.image_data)[None], verbose=0)[0]
     st.markdown(f"Prediction: **{int(np.argmax(probabilities))}**")
-'''
+"""
 
 # Import and model load in a fresh interpreter: what the app and the command line pay once.
 # Memory is the RSS afterwards: getrusage's peak would include this benchmark's own, which
@@ -101,8 +101,15 @@ print(json.dumps({"seconds": time.perf_counter() - started, "backend": "keras",
 
 def row(metric, ours, seeds=None, unit="", better="lower", target=None, note=""):
     """One line of the results table; target is the limit ours must meet (<= when lower is better)."""
-    return {"metric": metric, "ours": ours, "seeds": seeds, "unit": unit, "better": better,
-            "target": target, "note": note}
+    return {
+        "metric": metric,
+        "ours": ours,
+        "seeds": seeds,
+        "unit": unit,
+        "better": better,
+        "target": target,
+        "note": note,
+    }
 
 
 def percentiles(seconds):
@@ -155,8 +162,9 @@ def latency_rows(recognizer, keras_model, canvases):
     files = [helpers.png_bytes(canvas) for canvas in canvases]
     ours_png = percentiles(time_each(recognizer.recognize, files, LATENCY_RUNS))
     ours_array = percentiles(time_each(recognizer.recognize, canvases, LATENCY_RUNS))
-    seeds_png = percentiles(time_each(lambda data: seeds_predict(keras_model, decode_png(data)), files,
-                                      SEEDS_LATENCY_RUNS))
+    seeds_png = percentiles(
+        time_each(lambda data: seeds_predict(keras_model, decode_png(data)), files, SEEDS_LATENCY_RUNS)
+    )
     seeds_array = percentiles(time_each(lambda image: seeds_predict(keras_model, image), canvases, SEEDS_LATENCY_RUNS))
     return [
         row("single canvas from PNG, p50", ours_png[0], seeds_png[0], "ms", target=1.0),
@@ -172,7 +180,8 @@ def throughput_rows(recognizer, keras_model, test_digits, canvases):
     seeds = len(test_digits) / median_seconds(lambda: keras_model.predict(test_digits, verbose=0))
     ours_many = len(canvases) / median_seconds(lambda: recognizer.recognize_many(canvases))
     seeds_many = len(canvases) / median_seconds(
-        lambda: keras_model.predict(np.stack([devset.seeds_way(canvas) for canvas in canvases]), verbose=0))
+        lambda: keras_model.predict(np.stack([devset.seeds_way(canvas) for canvas in canvases]), verbose=0)
+    )
     return [
         row(f"batch throughput, {len(test_digits):,} prepared digits", ours, seeds, "digits/s", "higher", 10_000),
         row(f"batch throughput, {len(canvases):,} canvases end to end", ours_many, seeds_many, "canvases/s", "higher"),
@@ -184,14 +193,29 @@ def accuracy_rows(recognizer, keras_model, test_digits, test_labels, images, lab
     ours = recognizer.probabilities(test_digits).argmax(axis=1)
     keras_predictions = keras_model.predict(test_digits, verbose=0).argmax(axis=1)
     agreement = f"{int((ours == keras_predictions).sum()):,} of {len(ours):,} predictions agree"
-    rows = [row("MNIST test accuracy", float((ours == test_labels).mean()) * 100,
-                float((keras_predictions == test_labels).mean()) * 100, "%", "higher", 99.6,
-                f"seeds' column: the same .keras run by Keras; {agreement}")]
+    rows = [
+        row(
+            "MNIST test accuracy",
+            float((ours == test_labels).mean()) * 100,
+            float((keras_predictions == test_labels).mean()) * 100,
+            "%",
+            "higher",
+            99.6,
+            f"seeds' column: the same .keras run by Keras; {agreement}",
+        )
+    ]
     devset_rows = devset.run_conditions(recognizer, images, labels, DEVSET_PER_CONDITION, DEVSET_NUMBERS, seed)
     for name, result in devset_rows.items():
-        rows.append(row(f"dev set: {name} ({result['count']})", result["ours_accuracy"] * 100,
-                        result["seeds_accuracy"] * 100, "%", "higher",
-                        note=f"{result['ours_uncertain']:.0%} of ours uncertain"))
+        rows.append(
+            row(
+                f"dev set: {name} ({result['count']})",
+                result["ours_accuracy"] * 100,
+                result["seeds_accuracy"] * 100,
+                "%",
+                "higher",
+                note=f"{result['ours_uncertain']:.0%} of ours uncertain",
+            )
+        )
     return rows
 
 
@@ -199,8 +223,9 @@ def import_cost(code, model_path):
     """Median seconds and resident memory (MB) after running code in fresh interpreters."""
     results = []
     for _ in range(REPEATS):
-        completed = subprocess.run([sys.executable, "-c", code, str(model_path)], cwd=ROOT, capture_output=True,
-                                   text=True, timeout=300)
+        completed = subprocess.run(
+            [sys.executable, "-c", code, str(model_path)], cwd=ROOT, capture_output=True, text=True, timeout=300
+        )
         if completed.returncode != 0:
             raise RuntimeError(f"the import measurement failed:\n{completed.stderr[-2000:]}")
         results.append(json.loads(completed.stdout.strip().splitlines()[-1]))
@@ -225,8 +250,14 @@ def file_rows(model_path):
     onnx_path = onnx_path_for(model_path)
     onnx_megabytes = onnx_path.stat().st_size / MEGABYTE if onnx_path.is_file() else None
     rows = [
-        row("model file the app loads", onnx_megabytes if onnx_megabytes is not None else keras_megabytes,
-            keras_megabytes, "MB", target=2.0, note="ours: .onnx (.keras when no export); seeds: .keras"),
+        row(
+            "model file the app loads",
+            onnx_megabytes if onnx_megabytes is not None else keras_megabytes,
+            keras_megabytes,
+            "MB",
+            target=2.0,
+            note="ours: .onnx (.keras when no export); seeds: .keras",
+        ),
         row("model file, .keras", keras_megabytes, None, "MB", target=2.0),
     ]
     metrics_path = model_path.with_name(model_path.stem + ".metrics.json")
@@ -246,15 +277,27 @@ def measure_app(browser, script, model_path, read_answer):
     Without a browser only the health check and the memory of the idle server are measured.
     """
     port = helpers.free_port()
-    environment = {**os.environ, "DIGIT_MODEL": str(model_path), "PYTHONPATH": str(ROOT),
-                   "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
-               "--server.port", str(port)]
+    environment = {
+        **os.environ,
+        "DIGIT_MODEL": str(model_path),
+        "PYTHONPATH": str(ROOT),
+        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(script),
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+    ]
     context = browser.new_context(viewport={"width": 1280, "height": 900}) if browser else None
     usable = answered = answer = None
     started = time.perf_counter()
-    server = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     memory = MemorySampler(server.pid, RSS_SAMPLE_SECONDS, include_children=True)
     try:
         healthy = _wait_for_health(port, server) - started
@@ -298,8 +341,12 @@ def _wait_for_health(port, server):
 
 def app_rows(model_path):
     """Cold start and memory of app.py and of the seeds' app; 'app.py missing' rows without it."""
-    names = ["app cold start to health check", "app cold start to usable canvas (loaded, app idle)",
-             "app click Predict to answer", "app peak RSS (page load and a prediction)"]
+    names = [
+        "app cold start to health check",
+        "app cold start to usable canvas (loaded, app idle)",
+        "app click Predict to answer",
+        "app peak RSS (page load and a prediction)",
+    ]
     if not (ROOT / "app.py").is_file():
         return [row(name, None, note="app.py missing") for name in names]
     try:
@@ -322,13 +369,20 @@ def app_rows(model_path):
             browser_note = "server process and its children"
     ours = {key: _median_or_value([run[key] for run in ours_runs]) for key in ours_runs[0]}
     seeds = {key: _median_or_value([run[key] for run in seeds_runs]) for key in seeds_runs[0]}
-    note = (f"median of {APP_REPEATS} cold starts; answers read: ours {ours['answer']!r}, "
-            f"seeds {seeds['answer']!r} (a drawn 7)")
+    note = (
+        f"median of {APP_REPEATS} cold starts; answers read: ours {ours['answer']!r}, "
+        f"seeds {seeds['answer']!r} (a drawn 7)"
+    )
     return [
         row(names[0], ours["health_s"], seeds["health_s"], "s", note=note),
         row(names[1], ours["canvas_s"], seeds["canvas_s"], "s", target=5.0),
-        row(names[2], ours["answer_ms"], seeds["answer_ms"], "ms",
-            note="until the answer is shown and the connection has been quiet for a moment"),
+        row(
+            names[2],
+            ours["answer_ms"],
+            seeds["answer_ms"],
+            "ms",
+            note="until the answer is shown and the connection has been quiet for a moment",
+        ),
         row(names[3], ours["peak_rss_mb"], seeds["peak_rss_mb"], "MB", target=700.0, note=browser_note),
     ]
 
@@ -337,10 +391,12 @@ def _run_apps(chromium, seeds_script, model_path):
     """APP_REPEATS measurements of each app, alternated so that both see the same machine."""
     ours_runs, seeds_runs = [], []
     for _ in range(APP_REPEATS):
-        ours_runs.append(measure_app(chromium, ROOT / "app.py", model_path,
-                                     lambda page: helpers.answer_locator(page).inner_text()))
-        seeds_runs.append(measure_app(chromium, seeds_script, model_path,
-                                      lambda page: page.get_by_text("Prediction:").inner_text()))
+        ours_runs.append(
+            measure_app(chromium, ROOT / "app.py", model_path, lambda page: helpers.answer_locator(page).inner_text())
+        )
+        seeds_runs.append(
+            measure_app(chromium, seeds_script, model_path, lambda page: page.get_by_text("Prediction:").inner_text())
+        )
     return ours_runs, seeds_runs
 
 
@@ -408,8 +464,12 @@ def parse_args(argv=None):
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
-    parser.add_argument("--data-dir", default=None,
-                        help="data root holding mnist/ (default: $DIGIT_DATA_DIR, then ../shared/data, then ./data; $MNIST_DIR overrides mnist/ alone)")
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="data root holding mnist/ (default: $DIGIT_DATA_DIR, then ../shared/data, then ./data; "
+        "$MNIST_DIR overrides mnist/ alone)",
+    )
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--skip-app", action="store_true", help="leave out the app cold-start rows")
@@ -438,12 +498,16 @@ def main(argv=None):
     table = markdown_table(rows)
     print(table)
     load_at_end = os.getloadavg()[0]
-    settings = (f"Model `{model_path.name}` ({recognizer.backend_name} backend), {os.cpu_count()} CPU cores, "
-                f"load average {load_at_start:.1f} at the start and {load_at_end:.1f} at the end, "
-                f"measured in {seconds:.0f} s by `python -m benchmarks.benchmark`.")
+    settings = (
+        f"Model `{model_path.name}` ({recognizer.backend_name} backend), {os.cpu_count()} CPU cores, "
+        f"load average {load_at_start:.1f} at the start and {load_at_end:.1f} at the end, "
+        f"measured in {seconds:.0f} s by `python -m benchmarks.benchmark`."
+    )
     if recognizer.backend_name != "onnx":
-        settings += (" **Warning:** the ONNX export is missing or older than the .keras file, so 'ours' ran on "
-                     "Keras; run `python export.py` and measure again.")
+        settings += (
+            " **Warning:** the ONNX export is missing or older than the .keras file, so 'ours' ran on "
+            "Keras; run `python export.py` and measure again."
+        )
     print(settings)
     if args.profile:
         print(profile_recognize(recognizer, canvases))
@@ -455,9 +519,14 @@ def main(argv=None):
         "*Ours better by*: how many times faster, smaller or higher ours is (below 1: worse).\n\n"
         f"{table}\n\n{settings}\n"
     )
-    summary = {"model": str(model_path), "backend": recognizer.backend_name, "cpu_count": os.cpu_count(),
-               "load_average": [round(load_at_start, 2), round(load_at_end, 2)], "seconds": round(seconds, 1),
-               "rows": rows}
+    summary = {
+        "model": str(model_path),
+        "backend": recognizer.backend_name,
+        "cpu_count": os.cpu_count(),
+        "load_average": [round(load_at_start, 2), round(load_at_end, 2)],
+        "seconds": round(seconds, 1),
+        "rows": rows,
+    }
     save_results(args.results_dir, "benchmark", markdown, summary)
     print(f"wrote {args.results_dir / 'benchmark.md'} and benchmark.json")
 

@@ -45,7 +45,7 @@ def write_pictures(images, labels, folder):
 
 
 def run_cli(folder, model_path):
-    """predict.py --json on the folder: its records, exit status, stderr, seconds to the first and last line, RSS samples."""
+    """predict.py --json on the folder: records, exit status, stderr, seconds to first and last line, RSS samples."""
     command = [sys.executable, "predict.py", str(folder), "--json", "--model", str(model_path)]
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -68,8 +68,10 @@ def rss_at_progress(samples, total_lines):
 
     Before, not after: once the last line is out the process is exiting and freeing memory.
     """
-    return {share: [rss for _, rss, lines in samples if lines < share * total_lines or lines == 0][-1]
-            for share in PROGRESS_POINTS}
+    return {
+        share: [rss for _, rss, lines in samples if lines < share * total_lines or lines == 0][-1]
+        for share in PROGRESS_POINTS
+    }
 
 
 def summarise(records, labels_by_path, status, errors, first_line_seconds, total_seconds, samples):
@@ -116,8 +118,10 @@ def markdown_table(summary):
         ("files/s after the first line", summary["files_per_second_after_first_line"]),
         ("accuracy (text = label)", f"{summary['accuracy']:.2%} ({summary['wrong']} wrong)"),
         ("RSS after start (the last sample before the first line)", f"{memory['before_first_line']} MiB"),
-        *((f"RSS just before {share} of the output lines", f"{memory[f'at_{share}_of_lines']} MiB")
-          for share in ("25%", "50%", "75%", "100%")),
+        *(
+            (f"RSS just before {share} of the output lines", f"{memory[f'at_{share}_of_lines']} MiB")
+            for share in ("25%", "50%", "75%", "100%")
+        ),
         ("peak RSS", f"{memory['peak']} MiB"),
         ("RSS growth from 25% to 100%", f"{summary['rss_growth_25_to_100%_mb']:+} MiB"),
     ]
@@ -125,12 +129,17 @@ def markdown_table(summary):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--count", type=int, default=COUNT, help="files to write and read (at most 10,000)")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
-    parser.add_argument("--data-dir", default=None,
-                        help="data root holding mnist/ (default: $DIGIT_DATA_DIR, then ../shared/data, then ./data; $MNIST_DIR overrides mnist/ alone)")
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="data root holding mnist/ (default: $DIGIT_DATA_DIR, then ../shared/data, then ./data; "
+        "$MNIST_DIR overrides mnist/ alone)",
+    )
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
     if not 1 <= args.count <= COUNT:
@@ -143,7 +152,7 @@ def main(argv=None):
     try:
         images, labels = devset.load_test_set(args.data_dir)
     except devset.datasets.DataError as error:
-        raise SystemExit(f"error: {error}")
+        raise SystemExit(f"error: {error}") from None
     images, labels = images[: args.count], labels[: args.count]
     with tempfile.TemporaryDirectory(prefix="cli-memory-") as folder:
         paths = write_pictures(images, labels, Path(folder))
@@ -154,14 +163,20 @@ def main(argv=None):
     summary = summarise(records, labels_by_path, status, errors, first_line_seconds, total_seconds, samples)
     summary["model"] = str(args.model)
     table = markdown_table(summary)
-    settings = (f"`python predict.py FOLDER --json` on {summary['files']:,} PNGs ({28 * SCAN_SCALE}x{28 * SCAN_SCALE} "
-                f"MNIST test digits, dark on white), RSS sampled every {SAMPLE_SECONDS} s; {summary['cpu_count']} CPU "
-                f"cores, load average {summary['load_average_1min']} at the end. Measured by "
-                "`python -m benchmarks.cli_memory`.")
+    settings = (
+        f"`python predict.py FOLDER --json` on {summary['files']:,} PNGs ({28 * SCAN_SCALE}x{28 * SCAN_SCALE} "
+        f"MNIST test digits, dark on white), RSS sampled every {SAMPLE_SECONDS} s; {summary['cpu_count']} CPU "
+        f"cores, load average {summary['load_average_1min']} at the end. Measured by "
+        "`python -m benchmarks.cli_memory`."
+    )
     print(table)
     print(settings)
-    save_results(args.results_dir, "cli_memory",
-                 f"# Command line on {summary['files']:,} files\n\n{table}\n\n{settings}\n", summary)
+    save_results(
+        args.results_dir,
+        "cli_memory",
+        f"# Command line on {summary['files']:,} files\n\n{table}\n\n{settings}\n",
+        summary,
+    )
     print(f"wrote {args.results_dir / 'cli_memory.md'} and cli_memory.json")
 
 

@@ -58,16 +58,20 @@ def score_condition(models, samples):
         "shipped_plain": [read_plain(shipped, picture) for picture in pictures],
         "ensemble": ensemble.recognize_many([sample for sample, _ in samples]),
     }
-    return {name: float(np.mean([right(result, text) for result, (_, text) in zip(results, samples)]))
-            for name, results in readings.items()}
+    return {
+        name: float(np.mean([right(result, text) for result, (_, text) in zip(results, samples)]))
+        for name, results in readings.items()
+    }
 
 
 def mnist_test_accuracy(models, images, labels):
     """{model: accuracy} on MNIST's test images as they are, the way each model was scored in training."""
     shipped, tutorial, ensemble = models
     digits = (images.astype(np.float32) / 255)[..., None]
-    return {name: float((model.probabilities(digits).argmax(axis=1) == labels).mean())
-            for name, model in (("shipped", shipped), ("tutorial", tutorial), ("ensemble", ensemble))}
+    return {
+        name: float((model.probabilities(digits).argmax(axis=1) == labels).mean())
+        for name, model in (("shipped", shipped), ("tutorial", tutorial), ("ensemble", ensemble))
+    }
 
 
 def run(models, images, labels, per_condition, numbers, seed, pen_writers):
@@ -109,21 +113,25 @@ def main(argv=None):
         tutorial = Recognizer(args.tutorial_model, online_model=None)  # the tutorial's own readings only
         pen_writers = devset.load_pen_writers(args.data_dir)
     except (ModelError, datasets.DataError) as error:
-        raise SystemExit(f"error: {error}")
+        raise SystemExit(f"error: {error}") from None
     models = (shipped, tutorial, ensemble([shipped, tutorial]))
     mnist = mnist_test_accuracy(models, images, labels)
     rows = run(models, images, labels, args.per_condition, args.numbers, args.seed, pen_writers)
     seconds = time.perf_counter() - started
     table, mean = markdown_table(rows, mnist)
     better = mean["ensemble"] > mean["app"] and mnist["ensemble"] > mnist["shipped"]
-    verdict = (f"The ensemble is {'more' if better else 'less'} accurate than the shipped model alone "
-               f"({mean['ensemble']:.1%} against {mean['app']:.1%} over the conditions, {mnist['ensemble']:.2%} "
-               f"against {mnist['shipped']:.2%} on MNIST's test set)"
-               + (": it earns a place in the app." if better else ", so the app does not offer it."))
-    settings = (f"Models `{args.model.name}` ({shipped.backend_name}) and `{args.tutorial_model.name}` "
-                f"({tutorial.backend_name}), seed {args.seed}, {args.per_condition} digits per condition and "
-                f"{args.numbers} numbers per number condition, {os.cpu_count()} CPU cores, {seconds:.0f} s "
-                "by `python -m benchmarks.comparison`.")
+    verdict = (
+        f"The ensemble is {'more' if better else 'less'} accurate than the shipped model alone "
+        f"({mean['ensemble']:.1%} against {mean['app']:.1%} over the conditions, {mnist['ensemble']:.2%} "
+        f"against {mnist['shipped']:.2%} on MNIST's test set)"
+        + (": it earns a place in the app." if better else ", so the app does not offer it.")
+    )
+    settings = (
+        f"Models `{args.model.name}` ({shipped.backend_name}) and `{args.tutorial_model.name}` "
+        f"({tutorial.backend_name}), seed {args.seed}, {args.per_condition} digits per condition and "
+        f"{args.numbers} numbers per number condition, {os.cpu_count()} CPU cores, {seconds:.0f} s "
+        "by `python -m benchmarks.comparison`."
+    )
     print(table)
     print(verdict)
     print(settings)
@@ -133,9 +141,18 @@ def main(argv=None):
         "takes the whole picture as one digit, so it never reads a number.\n\n"
         f"{table}\n\n{verdict}\n\n{settings}\n"
     )
-    summary = {"model": str(args.model), "tutorial_model": str(args.tutorial_model), "seed": args.seed,
-               "per_condition": args.per_condition, "numbers": args.numbers, "seconds": round(seconds, 1),
-               "mnist_test": mnist, "mean": mean, "ensemble_better": better, "conditions": rows}
+    summary = {
+        "model": str(args.model),
+        "tutorial_model": str(args.tutorial_model),
+        "seed": args.seed,
+        "per_condition": args.per_condition,
+        "numbers": args.numbers,
+        "seconds": round(seconds, 1),
+        "mnist_test": mnist,
+        "mean": mean,
+        "ensemble_better": better,
+        "conditions": rows,
+    }
     save_results(args.results_dir, "comparison", markdown, summary)
     print(f"wrote {args.results_dir / 'comparison.md'} and comparison.json")
 

@@ -29,7 +29,7 @@ from benchmarks import save_results
 from comparison import plain_resize
 from preprocessing import MNIST_SIZE
 from recognizer import DEFAULT_MODEL, ModelError, Recognizer
-from strokes import BRUSH, CANVAS_SIZE, EDGE_MARGIN, FORMS, HEIGHT_FRACTION, SUBPIXEL_BITS, canvas_form
+from strokes import BRUSH, CANVAS_SIZE, EDGE_MARGIN, HEIGHT_FRACTION, SUBPIXEL_BITS, canvas_form
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "benchmarks" / "results"
@@ -98,8 +98,14 @@ def skeletonise(mask):
         for removes in ZHANG_SUEN_TABLES:
             # Neighbours clockwise from north, as bits of one code per pixel.
             ring = (
-                skeleton[:-2, 1:-1], skeleton[:-2, 2:], skeleton[1:-1, 2:], skeleton[2:, 2:],
-                skeleton[2:, 1:-1], skeleton[2:, :-2], skeleton[1:-1, :-2], skeleton[:-2, :-2],
+                skeleton[:-2, 1:-1],
+                skeleton[:-2, 2:],
+                skeleton[1:-1, 2:],
+                skeleton[2:, 2:],
+                skeleton[2:, 1:-1],
+                skeleton[2:, :-2],
+                skeleton[1:-1, :-2],
+                skeleton[:-2, :-2],
             )
             codes = sum(neighbour << bit for bit, neighbour in enumerate(ring))
             remove = (skeleton[1:-1, 1:-1] == 1) & removes[codes]
@@ -151,8 +157,13 @@ def draw_with_brush(ink, skeleton, brush, scale, origin):
     points = origin + scale * skeleton_segments(skeleton)
     fixed_point = np.round(points * (1 << SUBPIXEL_BITS)).astype(np.int32)
     cv2.polylines(
-        ink, list(fixed_point), isClosed=False, color=255, thickness=int(brush),
-        lineType=cv2.LINE_AA, shift=SUBPIXEL_BITS,
+        ink,
+        list(fixed_point),
+        isClosed=False,
+        color=255,
+        thickness=int(brush),
+        lineType=cv2.LINE_AA,
+        shift=SUBPIXEL_BITS,
     )
     return ink
 
@@ -229,8 +240,9 @@ def make_pen_digit(sample_strokes, rng, form="transparent", as_strokes=False):
     return drawing if as_strokes else drawing_canvas(drawing, form)
 
 
-def make_pen_number(samples, rng, form="transparent", touch_probability=TOUCH_PROBABILITY, gap_px=None,
-                    as_strokes=False):
+def make_pen_number(
+    samples, rng, form="transparent", touch_probability=TOUCH_PROBABILITY, gap_px=None, as_strokes=False
+):
     """One writer's pen samples side by side on a canvas (280 high, 560 or wider), left to right.
 
     gap_px: a (low, high) range of pixels between neighbouring digits' inked boxes
@@ -255,8 +267,9 @@ def make_pen_number(samples, rng, form="transparent", touch_probability=TOUCH_PR
                 cursor += rng.uniform(*GAP_FRACTION) * base_height
         bottom = rng.uniform(-BASELINE_JITTER, BASELINE_JITTER) * base_height  # relative to the baseline
         origin = np.array([cursor + brush / 2 - scale * left, bottom - drawn_height + brush / 2 - scale * top])
-        placed.append(([origin + scale * np.asarray(stroke, np.float64) for stroke in sample],
-                       bottom - drawn_height, bottom))
+        placed.append(
+            ([origin + scale * np.asarray(stroke, np.float64) for stroke in sample], bottom - drawn_height, bottom)
+        )
         cursor += drawn_width
     canvas_width = max(canvas_width, int(np.ceil((cursor + 2 * NUMBER_MARGIN) / 40)) * 40)
     left = rng.uniform(NUMBER_MARGIN, canvas_width - NUMBER_MARGIN - cursor)
@@ -264,8 +277,12 @@ def make_pen_number(samples, rng, form="transparent", touch_probability=TOUCH_PR
     lowest_bottom = max(bottom for _, _, bottom in placed)
     baseline = rng.uniform(NUMBER_MARGIN - highest_top, canvas_height - NUMBER_MARGIN - lowest_bottom)
     shift = np.array([left, baseline])
-    drawing = pen.Drawing(float(canvas_width), float(canvas_height), float(brush),
-                          tuple(stroke + shift for sample_strokes, _, _ in placed for stroke in sample_strokes))
+    drawing = pen.Drawing(
+        float(canvas_width),
+        float(canvas_height),
+        float(brush),
+        tuple(stroke + shift for sample_strokes, _, _ in placed for stroke in sample_strokes),
+    )
     return drawing if as_strokes else drawing_canvas(drawing, form)
 
 
@@ -285,8 +302,10 @@ def make_photo(image, rng, inverted=False):
     # Light falls off across the sheet in a random direction.
     height, width = size
     angle = rng.uniform(0, 2 * np.pi)
-    along = (np.cos(angle) * np.linspace(0, 1, width, dtype=np.float32)[None, :]
-             + np.sin(angle) * np.linspace(0, 1, height, dtype=np.float32)[:, None])
+    along = (
+        np.cos(angle) * np.linspace(0, 1, width, dtype=np.float32)[None, :]
+        + np.sin(angle) * np.linspace(0, 1, height, dtype=np.float32)[:, None]
+    )
     along = (along - along.min()) / max(float(np.ptp(along)), 1e-6)
     grey *= 1 - rng.uniform(*ILLUMINATION) * along
     tint = np.array([1.0, rng.uniform(*PAPER_TINT), rng.uniform(*PAPER_TINT)], dtype=np.float32)
@@ -324,8 +343,13 @@ def make_non_digit(rng):
         points = rng.uniform(40, 240, (int(rng.integers(6, 10)), 2))
         steps = np.linspace(0, 1, 12)[:, None]
         curve = [
-            0.5 * (2 * p1 + (p2 - p0) * steps + (2 * p0 - 5 * p1 + 4 * p2 - p3) * steps**2
-                   + (3 * p1 - p0 - 3 * p2 + p3) * steps**3)
+            0.5
+            * (
+                2 * p1
+                + (p2 - p0) * steps
+                + (2 * p0 - 5 * p1 + 4 * p2 - p3) * steps**2
+                + (3 * p1 - p0 - 3 * p2 + p3) * steps**3
+            )
             for p0, p1, p2, p3 in zip(points, points[1:], points[2:], points[3:])
         ]
         cv2.polylines(ink, [np.vstack(curve).astype(np.int32)], False, 255, brush, cv2.LINE_AA)
@@ -335,46 +359,101 @@ def make_non_digit(rng):
 # name -> (what it is, source, function(digits, rng) -> input). The source is 'mnist' (digits are
 # MNIST test images), 'pen' (digits are stroke lists of one UNIPEN validation writer) or None.
 CONDITIONS = {
-    "canvas transparent": ("default canvas: black ink in alpha, brush 8-32 px", "mnist",
-                           lambda images, rng: make_canvas_digit(images[0], rng, "transparent")),
-    "canvas white on black": ("opaque black background, white ink, brush 8-32 px", "mnist",
-                              lambda images, rng: make_canvas_digit(images[0], rng, "white_on_black")),
-    "canvas black on white": ("opaque white background, black ink, brush 8-32 px", "mnist",
-                              lambda images, rng: make_canvas_digit(images[0], rng, "black_on_white")),
-    "thin pen": ("transparent canvas, brush 1-4 px", "mnist",
-                 lambda images, rng: make_canvas_digit(images[0], rng, "transparent", THIN_PEN)),
-    "thick marker": ("transparent canvas, brush 32-40 px", "mnist",
-                     lambda images, rng: make_canvas_digit(images[0], rng, "transparent", THICK_MARKER)),
-    "paper photo": ("dark pen on lit grey/white paper, blur, noise, JPEG", "mnist",
-                    lambda images, rng: make_photo(images[0], rng)),
-    "inverted photo": ("light ink on a dark board, blur, noise, JPEG", "mnist",
-                       lambda images, rng: make_photo(images[0], rng, inverted=True)),
-    "numbers": ("2-6 digits side by side on a 560 px wide canvas, brush 8-24 px", "mnist",
-                lambda images, rng: make_number(images, rng)),
-    "pen transparent": ("UNIPEN validation writers' strokes, default canvas, brush 8-32 px", "pen",
-                        lambda samples, rng: make_pen_digit(samples[0], rng, "transparent")),
-    "pen white on black": ("UNIPEN validation writers' strokes, white on black, brush 8-32 px", "pen",
-                           lambda samples, rng: make_pen_digit(samples[0], rng, "white_on_black")),
-    "pen black on white": ("UNIPEN validation writers' strokes, black on white, brush 8-32 px", "pen",
-                           lambda samples, rng: make_pen_digit(samples[0], rng, "black_on_white")),
-    "pen strokes": ("UNIPEN validation writers' single digits read from their strokes (the canvas's json_data)", "pen",
-                    lambda samples, rng: make_pen_digit(samples[0], rng, as_strokes=True)),
-    "pen numbers": ("2-6 digits by one UNIPEN validation writer on a 560 px wide canvas, brush 8-24 px", "pen",
-                    lambda samples, rng: make_pen_number(samples, rng)),
-    "pen numbers, strokes": ("the same numbers read from their strokes (the canvas's json_data)", "pen",
-                             lambda samples, rng: make_pen_number(samples, rng, as_strokes=True)),
-    "pen numbers close, strokes": ("as pen numbers, 0-4 px between inked boxes, read from the strokes", "pen",
-                                   lambda samples, rng: make_pen_number(samples, rng, gap_px=CLOSE_GAP,
-                                                                        as_strokes=True)),
-    "pen numbers close, pixels": ("the same drawings as pixels (a PNG or an upload)", "pen",
-                                  lambda samples, rng: make_pen_number(samples, rng, gap_px=CLOSE_GAP)),
-    "pen numbers touching, strokes": ("as pen numbers, -8-0 px between inked boxes, read from the strokes", "pen",
-                                      lambda samples, rng: make_pen_number(samples, rng, gap_px=TOUCHING_GAP,
-                                                                           as_strokes=True)),
-    "pen numbers touching, pixels": ("the same drawings as pixels (a PNG or an upload)", "pen",
-                                     lambda samples, rng: make_pen_number(samples, rng, gap_px=TOUCHING_GAP)),
-    "not digits": ("letters and scribbles on the canvas; right = answered 'uncertain' or 'empty'", None,
-                   lambda images, rng: make_non_digit(rng)),
+    "canvas transparent": (
+        "default canvas: black ink in alpha, brush 8-32 px",
+        "mnist",
+        lambda images, rng: make_canvas_digit(images[0], rng, "transparent"),
+    ),
+    "canvas white on black": (
+        "opaque black background, white ink, brush 8-32 px",
+        "mnist",
+        lambda images, rng: make_canvas_digit(images[0], rng, "white_on_black"),
+    ),
+    "canvas black on white": (
+        "opaque white background, black ink, brush 8-32 px",
+        "mnist",
+        lambda images, rng: make_canvas_digit(images[0], rng, "black_on_white"),
+    ),
+    "thin pen": (
+        "transparent canvas, brush 1-4 px",
+        "mnist",
+        lambda images, rng: make_canvas_digit(images[0], rng, "transparent", THIN_PEN),
+    ),
+    "thick marker": (
+        "transparent canvas, brush 32-40 px",
+        "mnist",
+        lambda images, rng: make_canvas_digit(images[0], rng, "transparent", THICK_MARKER),
+    ),
+    "paper photo": (
+        "dark pen on lit grey/white paper, blur, noise, JPEG",
+        "mnist",
+        lambda images, rng: make_photo(images[0], rng),
+    ),
+    "inverted photo": (
+        "light ink on a dark board, blur, noise, JPEG",
+        "mnist",
+        lambda images, rng: make_photo(images[0], rng, inverted=True),
+    ),
+    "numbers": (
+        "2-6 digits side by side on a 560 px wide canvas, brush 8-24 px",
+        "mnist",
+        lambda images, rng: make_number(images, rng),
+    ),
+    "pen transparent": (
+        "UNIPEN validation writers' strokes, default canvas, brush 8-32 px",
+        "pen",
+        lambda samples, rng: make_pen_digit(samples[0], rng, "transparent"),
+    ),
+    "pen white on black": (
+        "UNIPEN validation writers' strokes, white on black, brush 8-32 px",
+        "pen",
+        lambda samples, rng: make_pen_digit(samples[0], rng, "white_on_black"),
+    ),
+    "pen black on white": (
+        "UNIPEN validation writers' strokes, black on white, brush 8-32 px",
+        "pen",
+        lambda samples, rng: make_pen_digit(samples[0], rng, "black_on_white"),
+    ),
+    "pen strokes": (
+        "UNIPEN validation writers' single digits read from their strokes (the canvas's json_data)",
+        "pen",
+        lambda samples, rng: make_pen_digit(samples[0], rng, as_strokes=True),
+    ),
+    "pen numbers": (
+        "2-6 digits by one UNIPEN validation writer on a 560 px wide canvas, brush 8-24 px",
+        "pen",
+        lambda samples, rng: make_pen_number(samples, rng),
+    ),
+    "pen numbers, strokes": (
+        "the same numbers read from their strokes (the canvas's json_data)",
+        "pen",
+        lambda samples, rng: make_pen_number(samples, rng, as_strokes=True),
+    ),
+    "pen numbers close, strokes": (
+        "as pen numbers, 0-4 px between inked boxes, read from the strokes",
+        "pen",
+        lambda samples, rng: make_pen_number(samples, rng, gap_px=CLOSE_GAP, as_strokes=True),
+    ),
+    "pen numbers close, pixels": (
+        "the same drawings as pixels (a PNG or an upload)",
+        "pen",
+        lambda samples, rng: make_pen_number(samples, rng, gap_px=CLOSE_GAP),
+    ),
+    "pen numbers touching, strokes": (
+        "as pen numbers, -8-0 px between inked boxes, read from the strokes",
+        "pen",
+        lambda samples, rng: make_pen_number(samples, rng, gap_px=TOUCHING_GAP, as_strokes=True),
+    ),
+    "pen numbers touching, pixels": (
+        "the same drawings as pixels (a PNG or an upload)",
+        "pen",
+        lambda samples, rng: make_pen_number(samples, rng, gap_px=TOUCHING_GAP),
+    ),
+    "not digits": (
+        "letters and scribbles on the canvas; right = answered 'uncertain' or 'empty'",
+        None,
+        lambda images, rng: make_non_digit(rng),
+    ),
 }
 
 
@@ -426,7 +505,9 @@ def evaluate(recognizer, samples):
     for start in range(0, len(samples), RECOGNIZE_CHUNK):
         chunk = samples[start : start + RECOGNIZE_CHUNK]
         results = recognizer.recognize_many([image for image, _ in chunk])
-        seeds_digits = recognizer.probabilities(np.stack([seeds_way(as_picture(image)) for image, _ in chunk])).argmax(axis=1)
+        seeds_digits = recognizer.probabilities(np.stack([seeds_way(as_picture(image)) for image, _ in chunk])).argmax(
+            axis=1
+        )
         for result, seeds_digit, (_, text) in zip(results, seeds_digits, chunk):
             several += len(text) == 1 and len(result.digits) > 1
             # For a non-digit (text ''), the right answer is not to claim a digit.
@@ -519,8 +600,12 @@ def save_examples(examples, path):
         cv2.putText(label, name, (2, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
         rows.append(np.vstack([label, row]))
     width = max(row.shape[1] for row in rows)
-    grid = np.vstack([cv2.copyMakeBorder(row, 0, 0, 0, width - row.shape[1], cv2.BORDER_CONSTANT, value=(255, 255, 255))
-                      for row in rows])
+    grid = np.vstack(
+        [
+            cv2.copyMakeBorder(row, 0, 0, 0, width - row.shape[1], cv2.BORDER_CONSTANT, value=(255, 255, 255))
+            for row in rows
+        ]
+    )
     cv2.imwrite(str(path), grid, [cv2.IMWRITE_PNG_COMPRESSION, 9])
 
 
@@ -535,7 +620,7 @@ def load_or_exit(data_root, model_path):
     try:
         return load_test_set(data_root), Recognizer(model_path)
     except (datasets.DataError, ModelError) as error:
-        raise SystemExit(f"error: {error}")
+        raise SystemExit(f"error: {error}") from None
 
 
 def parse_args(argv=None, parser=None):
@@ -546,9 +631,12 @@ def parse_args(argv=None, parser=None):
     parser.add_argument("--per-condition", type=int, default=PER_CONDITION, help="digits per single-digit condition")
     parser.add_argument("--numbers", type=int, default=NUMBERS, help="multi-digit numbers")
     parser.add_argument("--seed", type=int, default=SEED)
-    parser.add_argument("--data-dir", default=None,
-                        help="data root holding mnist/ and unipen/ (default: $DIGIT_DATA_DIR, then ../shared/data, "
-                             "then ./data; $MNIST_DIR overrides mnist/ alone)")
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="data root holding mnist/ and unipen/ (default: $DIGIT_DATA_DIR, then ../shared/data, "
+        "then ./data; $MNIST_DIR overrides mnist/ alone)",
+    )
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
@@ -564,10 +652,11 @@ def main(argv=None):
     try:
         pen_writers = load_pen_writers(args.data_dir)
     except datasets.DataError as error:
-        raise SystemExit(f"error: {error}")
+        raise SystemExit(f"error: {error}") from None
     examples = {}
-    rows = run_conditions(recognizer, images, labels, args.per_condition, args.numbers, args.seed, examples,
-                          pen_writers)
+    rows = run_conditions(
+        recognizer, images, labels, args.per_condition, args.numbers, args.seed, examples, pen_writers
+    )
     seconds = time.perf_counter() - started
     table = markdown_table(rows)
     print(table)
@@ -589,8 +678,12 @@ def main(argv=None):
         f"{table}\n\n{settings}\n"
     )
     summary = {
-        "model": str(args.model), "backend": recognizer.backend_name, "seed": args.seed,
-        "per_condition": args.per_condition, "numbers": args.numbers, "seconds": round(seconds, 1),
+        "model": str(args.model),
+        "backend": recognizer.backend_name,
+        "seed": args.seed,
+        "per_condition": args.per_condition,
+        "numbers": args.numbers,
+        "seconds": round(seconds, 1),
         "conditions": rows,
     }
     save_results(args.results_dir, "devset", markdown, summary)

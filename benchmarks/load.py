@@ -173,8 +173,12 @@ async def wait_for_canvas(page):
     deadline = time.monotonic() + PAGE_TIMEOUT_MS / 1000
     box = None
     while time.monotonic() < deadline:
-        if (await canvases.count() == 1 and await canvases.get_attribute("data-replaced") is None
-                and await painted.count() == 1 and await painted.evaluate(PAPER_PAINTED)):
+        if (
+            await canvases.count() == 1
+            and await canvases.get_attribute("data-replaced") is None
+            and await painted.count() == 1
+            and await painted.evaluate(PAPER_PAINTED)
+        ):
             previous, box = box, await canvases.bounding_box()
             if box == previous:
                 return box
@@ -185,7 +189,8 @@ async def wait_for_canvas(page):
 async def ink_pixels(page):
     """Dark pixels on the current canvas's ink layer: 0 when the strokes drawn on it were lost."""
     return await page.locator(f"{browser.INK_CANVAS}:not([data-replaced])").evaluate_all(
-        f"canvases => canvases.map({browser.INK_PIXELS}).reduce((total, count) => total + count, 0)")
+        f"canvases => canvases.map({browser.INK_PIXELS}).reduce((total, count) => total + count, 0)"
+    )
 
 
 async def draw_number(page, number, box, session):
@@ -303,8 +308,10 @@ async def run_load(url, server_pid, sessions=SESSIONS, seconds=LOAD_SECONDS, sep
             memory_samples, run_started = [], time.monotonic()
             until = run_started + seconds
             pages = [page for _, page, _ in opened]
-            await asyncio.gather(sample_memory(server_pid, run_started, until, memory_samples),
-                                 *(keep_predicting(page, session, until) for page, session in zip(pages, users)))
+            await asyncio.gather(
+                sample_memory(server_pid, run_started, until, memory_samples),
+                *(keep_predicting(page, session, until) for page, session in zip(pages, users)),
+            )
             memory_samples.append((time.monotonic() - run_started, server_memory(server_pid)))
             for context, _, _ in opened:
                 await context.close()
@@ -350,9 +357,14 @@ def report(users, seconds, warm_seconds, memory_samples, warm_up_milliseconds):
         "lost_drawings": sum(session.lost_drawings for session in users),
         "cpu_count": os.cpu_count(),
         "load_average_1min": round(os.getloadavg()[0], 2),
-        "per_session": [asdict(session) | {"predictions": len(session.milliseconds),
-                                           "milliseconds": [_round(value) for value in session.milliseconds]}
-                        for session in users],
+        "per_session": [
+            asdict(session)
+            | {
+                "predictions": len(session.milliseconds),
+                "milliseconds": [_round(value) for value in session.milliseconds],
+            }
+            for session in users
+        ],
     }
 
 
@@ -375,12 +387,18 @@ def markdown(summary):
         ("click Predict to answer, p95", f"{times['p95']} ms"),
         ("click Predict to answer, max", f"{times['max']} ms"),
         ("each session's first answer, p50", f"{times['first_answer_p50']} ms"),
-        ("server RSS right after warm-up, right after the run",
-         f"{memory['after_warm_up']}, {memory['after_run']} MiB"),
-        (f"server RSS, median of the first and of the last {memory['window_seconds']:g} s",
-         f"{memory['first_window_median']}, {memory['last_window_median']} MiB ({memory['growth']:+} MiB)"),
-        (f"server RSS every {MEMORY_SAMPLE_SECONDS} s of the run",
-         ", ".join(f"{size:.0f}" for _, size in memory["curve"]) + " MiB"),
+        (
+            "server RSS right after warm-up, right after the run",
+            f"{memory['after_warm_up']}, {memory['after_run']} MiB",
+        ),
+        (
+            f"server RSS, median of the first and of the last {memory['window_seconds']:g} s",
+            f"{memory['first_window_median']}, {memory['last_window_median']} MiB ({memory['growth']:+} MiB)",
+        ),
+        (
+            f"server RSS every {MEMORY_SAMPLE_SECONDS} s of the run",
+            ", ".join(f"{size:.0f}" for _, size in memory["curve"]) + " MiB",
+        ),
         ("answers for another user's number", summary["wrong_answers"]),
         ("page errors", summary["page_errors"]),
         ("drawings made again (their canvas was re-mounted under the strokes)", summary["lost_drawings"]),
@@ -407,18 +425,25 @@ def front(replicas):
     """The server the sessions talk to, for the report."""
     if not replicas:
         return ONE_SERVER
-    return (f"nginx in front of {replicas} `streamlit run app.py` replicas (`deploy/serve.py {replicas}`), "
-            "each session from its own client address")
+    return (
+        f"nginx in front of {replicas} `streamlit run app.py` replicas (`deploy/serve.py {replicas}`), "
+        "each session from its own client address"
+    )
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--sessions", type=int, default=SESSIONS)
     parser.add_argument("--seconds", type=float, default=LOAD_SECONDS)
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
-    parser.add_argument("--replicas", type=int, default=0,
-                        help="app replicas behind nginx, started by deploy/serve.py (0: one server, no nginx)")
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=0,
+        help="app replicas behind nginx, started by deploy/serve.py (0: one server, no nginx)",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.sessions <= len(NUMBERS):
         parser.error(f"--sessions must be between 1 and {len(NUMBERS)}: each draws a number of its own")
@@ -427,8 +452,11 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="deploy-") as state_dir:
         server = browser.Deployment(state_dir, args.replicas) if args.replicas else browser.AppServer()
         with server:
-            summary = asyncio.run(run_load(server.url, server.process.pid, args.sessions, args.seconds,
-                                           separate_clients=bool(args.replicas)))
+            summary = asyncio.run(
+                run_load(
+                    server.url, server.process.pid, args.sessions, args.seconds, separate_clients=bool(args.replicas)
+                )
+            )
     summary["front"] = front(args.replicas)
     write_results(summary, args.results_dir)
     print(markdown(summary))

@@ -1,5 +1,6 @@
 """Sample a running process's resident memory from a background thread."""
 
+import contextlib
 import threading
 import time
 
@@ -11,10 +12,8 @@ def resident_bytes(process, include_children):
     processes = [process, *process.children(recursive=True)] if include_children else [process]
     total = 0
     for each in processes:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):  # a child that just ended
             total += each.memory_info().rss
-        except psutil.NoSuchProcess:  # a child that just ended
-            pass
     return total
 
 

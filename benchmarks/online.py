@@ -27,7 +27,12 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 SEED = 20261201  # train_online.py's seed: the very drawings its metrics were measured on
 TIMING_REPEATS = 7  # timing runs per view; the median is reported
-STROKE_CONDITIONS = ("pen strokes", "pen numbers, strokes", "pen numbers close, strokes", "pen numbers touching, strokes")
+STROKE_CONDITIONS = (
+    "pen strokes",
+    "pen numbers, strokes",
+    "pen numbers close, strokes",
+    "pen numbers touching, strokes",
+)
 
 
 def median_milliseconds_per_digit(function, count):
@@ -56,7 +61,7 @@ def main(argv=None):
         image_only = Recognizer(args.model, online_model=None)
         pen_writers = devset.load_pen_writers(args.data_dir)
     except (ModelError, datasets.DataError) as error:
-        raise SystemExit(f"error: {error}")
+        raise SystemExit(f"error: {error}") from None
     if both.online_unavailable:
         raise SystemExit(f"error: the online model cannot be used: {both.online_unavailable}")
 
@@ -67,8 +72,14 @@ def main(argv=None):
     image_probabilities = image_only.probabilities(images)
     online_probabilities = both.online_probabilities(placed)
     combined = online.combine(image_probabilities, online_probabilities, both.online_weight)
-    predictions = {name: probabilities.argmax(axis=1) for name, probabilities in
-                   (("image", image_probabilities), ("online", online_probabilities), ("combined", combined))}
+    predictions = {
+        name: probabilities.argmax(axis=1)
+        for name, probabilities in (
+            ("image", image_probabilities),
+            ("online", online_probabilities),
+            ("combined", combined),
+        )
+    }
     right = {name: predicted == labels for name, predicted in predictions.items()}
     count = min(1000, len(images))
     timing = {  # the online view's time includes making the path features from the strokes
@@ -77,7 +88,9 @@ def main(argv=None):
     }
     errors = {name: int((~hits).sum()) for name, hits in right.items()}
     summary = {
-        "digits": len(labels), "writers": len(pen_writers.samples_by_writer), "weight": both.online_weight,
+        "digits": len(labels),
+        "writers": len(pen_writers.samples_by_writer),
+        "weight": both.online_weight,
         "accuracy": {name: float(hits.mean()) for name, hits in right.items()},
         "errors": errors,
         "combined_fixes": int((right["combined"] & ~right["image"]).sum()),
@@ -96,24 +109,34 @@ def main(argv=None):
             "image and online": devset.evaluate(both, samples)["ours_accuracy"],
         }
     lines = [
-        "# Image, online and combined views", "",
+        "# Image, online and combined views",
+        "",
         f"UNIPEN validation writers ({summary['writers']} writers, {summary['digits']} digits, never trained on), "
         "each digit drawn once on the 280x280 canvas. Combined: image probabilities to the power "
         f"{both.online_weight:.2f} times online probabilities to the power {1 - both.online_weight:.2f}, renormalised.",
-        "", "| view | accuracy | errors | ms per digit (median of 7 runs of 1,000) |", "|---|---:|---:|---:|",
+        "",
+        "| view | accuracy | errors | ms per digit (median of 7 runs of 1,000) |",
+        "|---|---:|---:|---:|",
         f"| image model alone | {summary['accuracy']['image']:.2%} | {errors['image']} | {timing['image']:.3f} |",
         f"| online model alone | {summary['accuracy']['online']:.2%} | {errors['online']} | {timing['online']:.3f} |",
         f"| combined | {summary['accuracy']['combined']:.2%} | {errors['combined']} | "
-        f"{timing['image'] + timing['online']:.3f} |", "",
+        f"{timing['image'] + timing['online']:.3f} |",
+        "",
         f"The combination fixes {summary['combined_fixes']} of the image model's errors and makes "
         f"{summary['combined_breaks']} new ones; combined errors are {summary['error_ratio_combined_to_image']:.0%} "
         f"of the image model's. The online model alone is right on {summary['online_right_where_image_wrong']} "
-        "digits the image model gets wrong.", "",
-        "Dev-set stroke conditions (`python -m benchmarks.devset` conditions read from strokes), exact text:", "",
-        "| condition | inputs | image only | image and online |", "|---|---:|---:|---:|",
-        *[f"| {name} | {row['count']} | {row['image only']:.1%} | {row['image and online']:.1%} |"
-          for name, row in conditions.items()],
-        "", f"Measured on {os.cpu_count()} CPU cores.",
+        "digits the image model gets wrong.",
+        "",
+        "Dev-set stroke conditions (`python -m benchmarks.devset` conditions read from strokes), exact text:",
+        "",
+        "| condition | inputs | image only | image and online |",
+        "|---|---:|---:|---:|",
+        *[
+            f"| {name} | {row['count']} | {row['image only']:.1%} | {row['image and online']:.1%} |"
+            for name, row in conditions.items()
+        ],
+        "",
+        f"Measured on {os.cpu_count()} CPU cores.",
     ]
     markdown = "\n".join(lines) + "\n"
     print(markdown)

@@ -76,9 +76,13 @@ def evaluate_writer(recognizer, images, labels, placed, indices, base_wrong, wri
         seconds = time.perf_counter() - started
         picked = None if placed is None else [placed[index] for index in others]
         adapted_wrong = read(adapted, images[others], picked).argmax(axis=1) != labels[others]
-        figures[name] = {"examples": len(examples), "digits": len(others),
-                         "base_errors": int(base_wrong[others].sum()), "adapted_errors": int(adapted_wrong.sum()),
-                         "seconds": seconds if len(examples) else None}
+        figures[name] = {
+            "examples": len(examples),
+            "digits": len(others),
+            "base_errors": int(base_wrong[others].sum()),
+            "adapted_errors": int(adapted_wrong.sum()),
+            "seconds": seconds if len(examples) else None,
+        }
     return figures
 
 
@@ -90,8 +94,10 @@ def summarise(rows, name):
     changes = [(row["adapted_errors"] - row["base_errors"]) / row["digits"] for row in picked]
     times = [row["seconds"] for row in picked if row["seconds"] is not None]
     return {
-        "writers": len(picked), "digits": sum(row["digits"] for row in picked),
-        "base_errors": base, "adapted_errors": adapted,
+        "writers": len(picked),
+        "digits": sum(row["digits"] for row in picked),
+        "base_errors": base,
+        "adapted_errors": adapted,
         "error_reduction": (1 - adapted / base) if base else None,
         "writers_worse": sum(change > WORSE_BY for change in changes),
         "writers_better": sum(change < 0 for change in changes),
@@ -103,11 +109,15 @@ def summarise(rows, name):
 
 def summary_line(label, summary):
     reduction = "n/a" if summary["error_reduction"] is None else f"{summary['error_reduction']:.0%}"
-    timing = "-" if summary["fit_ms_median"] is None else f"{summary['fit_ms_median']:.0f} / {summary['fit_ms_max']:.0f}"
-    return (f"| {label} | {summary['writers']} | {summary['digits']} | {summary['base_errors']} | "
-            f"{summary['adapted_errors']} | **{reduction}** | {summary['writers_worse']} "
-            f"({summary['writers_worse'] / max(summary['writers'], 1):.0%}) | {summary['writers_better']} | "
-            f"{summary['mean_error_change_points']:+.2f} | {timing} |")
+    timing = (
+        "-" if summary["fit_ms_median"] is None else f"{summary['fit_ms_median']:.0f} / {summary['fit_ms_max']:.0f}"
+    )
+    return (
+        f"| {label} | {summary['writers']} | {summary['digits']} | {summary['base_errors']} | "
+        f"{summary['adapted_errors']} | **{reduction}** | {summary['writers_worse']} "
+        f"({summary['writers_worse'] / max(summary['writers'], 1):.0%}) | {summary['writers_better']} | "
+        f"{summary['mean_error_change_points']:+.2f} | {timing} |"
+    )
 
 
 def main(argv=None):
@@ -123,7 +133,7 @@ def main(argv=None):
         recognizer = Recognizer(args.model, online_model=args.online_model)
         sets = {"CVL": (*cvl_writers(args.data_dir), None), "UNIPEN": unipen_writers(args.data_dir)}
     except (ModelError, datasets.DataError) as error:
-        raise SystemExit(f"error: {error}")
+        raise SystemExit(f"error: {error}") from None
     if recognizer.online_unavailable:
         raise SystemExit(f"error: the online model cannot be used: {recognizer.online_unavailable}")
 
@@ -150,34 +160,57 @@ def main(argv=None):
     held_out = [row for rows in per_writer.values() for row in rows if row["part"] == "held out"]
     summaries["all held-out writers"] = {name: summarise(held_out, name) for name in ("ten", "corrections")}
 
-    header = ("| writers | count | other digits | base errors | adapted errors | error reduction | "
-              "made worse (> 0.5 pt) | made better | mean change (pts) | fit ms median / max |")
+    header = (
+        "| writers | count | other digits | base errors | adapted errors | error reduction | "
+        "made worse (> 0.5 pt) | made better | mean change (pts) | fit ms median / max |"
+    )
     rule = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     lines = [
-        "# Learning a writer's hand: per-writer adaptation", "",
+        "# Learning a writer's hand: per-writer adaptation",
+        "",
         "Validation writers never trained on. CVL: the competition's 60 *valid* writers, scans read as uploads; "
         "UNIPEN: 41 held-out writers' pen digits drawn once on the canvas, read with both views (image and online). "
         "Adaptation constants were chosen on CVL's even-indexed writers (*tuning*, shown apart); the other rows "
         "took no part in any choice. Fit time: `Recognizer.personalised()` (augmentation, embedding, fit), "
         f"on {os.cpu_count()} CPU cores. Writers with fewer than {10 + MIN_OTHER_DIGITS} digits are left out: "
-        + (", ".join(f"{count} of {name}" for name, count in skipped.items()) or "none") + ".", "",
+        + (", ".join(f"{count} of {name}" for name, count in skipped.items()) or "none")
+        + ".",
+        "",
         "**Ten examples** (the first of each digit in a fixed random order of the writer's digits), "
-        "errors on the writer's other digits:", "", header, rule,
-        *[summary_line(label, figures["ten"]) for label, figures in summaries.items()], "",
+        "errors on the writer's other digits:",
+        "",
+        header,
+        rule,
+        *[summary_line(label, figures["ten"]) for label, figures in summaries.items()],
+        "",
         f"**First {CORRECTIONS} corrections only** (the first {CORRECTIONS} digits the base model misreads, in the "
-        "same order), errors on the writer's other digits:", "", header, rule,
-        *[summary_line(label, figures["corrections"]) for label, figures in summaries.items()], "",
-        "Per writer (base errors -> adapted errors on the other digits):", "",
-        "| set | writer | part | digits | ten examples | corrections (how many) |", "|---|---:|---|---:|---|---|",
-        *[f"| {set_name} | {row['writer']} | {row['part']} | {row['ten']['digits'] + row['ten']['examples']} | "
-          f"{row['ten']['base_errors']} -> {row['ten']['adapted_errors']} | "
-          f"{row['corrections']['base_errors']} -> {row['corrections']['adapted_errors']} "
-          f"({row['corrections']['examples']}) |"
-          for set_name, rows in per_writer.items() for row in rows],
+        "same order), errors on the writer's other digits:",
+        "",
+        header,
+        rule,
+        *[summary_line(label, figures["corrections"]) for label, figures in summaries.items()],
+        "",
+        "Per writer (base errors -> adapted errors on the other digits):",
+        "",
+        "| set | writer | part | digits | ten examples | corrections (how many) |",
+        "|---|---:|---|---:|---|---|",
+        *[
+            f"| {set_name} | {row['writer']} | {row['part']} | {row['ten']['digits'] + row['ten']['examples']} | "
+            f"{row['ten']['base_errors']} -> {row['ten']['adapted_errors']} | "
+            f"{row['corrections']['base_errors']} -> {row['corrections']['adapted_errors']} "
+            f"({row['corrections']['examples']}) |"
+            for set_name, rows in per_writer.items()
+            for row in rows
+        ],
     ]
     markdown = "\n".join(lines) + "\n"
     print(markdown)
-    save_results(args.results_dir, "personalisation", markdown, {"summaries": summaries, "writers": per_writer, "skipped_writers": skipped})
+    save_results(
+        args.results_dir,
+        "personalisation",
+        markdown,
+        {"summaries": summaries, "writers": per_writer, "skipped_writers": skipped},
+    )
 
 
 if __name__ == "__main__":

@@ -57,8 +57,9 @@ def measure(folder):
     drawings = [example_drawing(rng) for _ in range(50)]
     images = [example_image(rng) for _ in range(50)]
     figures = {}
-    figures["write"] = median_ms(lambda index: store.add_example(token, index % 10, images[index % 50],
-                                                                 drawings[index % 50]), WRITES)
+    figures["write"] = median_ms(
+        lambda index: store.add_example(token, index % 10, images[index % 50], drawings[index % 50]), WRITES
+    )
     small = store.create_profile()
     store.add_examples(small, [(index, images[index], drawings[index]) for index in range(10)])
     figures["read"] = median_ms(lambda index: store.examples(small), READS)
@@ -94,8 +95,11 @@ def markdown_table(figures):
     rows = ["| operation | p50 | p95 | target (p50) |", "|---|---:|---:|---|"]
     for name, label in NAMES.items():
         target = TARGETS_MS.get(name)
-        verdict = "" if target is None else (
-            f"at most {target:g} ms: {'met' if figures[name]['p50_ms'] <= target else 'MISSED'}")
+        verdict = (
+            ""
+            if target is None
+            else (f"at most {target:g} ms: {'met' if figures[name]['p50_ms'] <= target else 'MISSED'}")
+        )
         rows.append(f"| {label} | {figures[name]['p50_ms']:.2f} ms | {figures[name]['p95_ms']:.2f} ms | {verdict} |")
     return "\n".join(rows)
 
@@ -108,13 +112,19 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as folder:
         figures = measure(folder)
     table = markdown_table(figures)
-    settings = (f"SQLite {profiles.sqlite3.sqlite_version}, WAL, {os.cpu_count()} CPU cores, load average "
-                f"{load_at_start:.1f} at the start and {os.getloadavg()[0]:.1f} at the end; "
-                f"{WRITES} writes, {READS} reads, {LOADS} loads, by `python -m benchmarks.profiles`.")
+    settings = (
+        f"SQLite {profiles.sqlite3.sqlite_version}, WAL, {os.cpu_count()} CPU cores, load average "
+        f"{load_at_start:.1f} at the start and {os.getloadavg()[0]:.1f} at the end; "
+        f"{WRITES} writes, {READS} reads, {LOADS} loads, by `python -m benchmarks.profiles`."
+    )
     print(table)
     print(settings)
-    save_results(args.results_dir, "profiles", f"# Profile database speed\n\n{table}\n\n{settings}\n",
-                 {"sqlite_version": profiles.sqlite3.sqlite_version, "cpu_count": os.cpu_count(), **figures})
+    save_results(
+        args.results_dir,
+        "profiles",
+        f"# Profile database speed\n\n{table}\n\n{settings}\n",
+        {"sqlite_version": profiles.sqlite3.sqlite_version, "cpu_count": os.cpu_count(), **figures},
+    )
     print(f"wrote {args.results_dir / 'profiles.md'} and profiles.json")
 
 

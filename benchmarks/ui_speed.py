@@ -89,22 +89,29 @@ def summary_of(name, times):
 
 def markdown(summary):
     """The results table people read."""
-    names = {"predict": "click Predict to the answer on screen",
-             "live": "pen lifted to the answer (predict while drawing)"}
-    rows = [f"| {names[name]} | {figures['median_ms']:.0f} ms | {figures['p90_ms']:.0f} ms | "
-            f"{figures['slowest_ms']:.0f} ms | at most {figures['target_ms']} ms | {figures['wrong_answers']} |"
-            for name, figures in summary["kinds"].items()]
-    return "\n".join([
-        "# Speed you can feel (headless Chromium, `python -m benchmarks.ui_speed`)",
-        "",
-        f"{summary['repeats']} of each at {VIEWPORT['width']}x{VIEWPORT['height']}; {summary['cpu_count']} CPU cores, "
-        f"load average {summary['load_average_1min']} at the end.",
-        "",
-        "| measure | median | p90 | slowest | target | wrong answers |",
-        "|---|---:|---:|---:|---|---:|",
-        *rows,
-        "",
-    ])
+    names = {
+        "predict": "click Predict to the answer on screen",
+        "live": "pen lifted to the answer (predict while drawing)",
+    }
+    rows = [
+        f"| {names[name]} | {figures['median_ms']:.0f} ms | {figures['p90_ms']:.0f} ms | "
+        f"{figures['slowest_ms']:.0f} ms | at most {figures['target_ms']} ms | {figures['wrong_answers']} |"
+        for name, figures in summary["kinds"].items()
+    ]
+    return "\n".join(
+        [
+            "# Speed you can feel (headless Chromium, `python -m benchmarks.ui_speed`)",
+            "",
+            f"{summary['repeats']} of each at {VIEWPORT['width']}x{VIEWPORT['height']}; "
+            f"{summary['cpu_count']} CPU cores, "
+            f"load average {summary['load_average_1min']} at the end.",
+            "",
+            "| measure | median | p90 | slowest | target | wrong answers |",
+            "|---|---:|---:|---:|---|---:|",
+            *rows,
+            "",
+        ]
+    )
 
 
 def main(argv=None):
@@ -123,11 +130,17 @@ def main(argv=None):
         kinds = {"predict": summary_of("predict", time_predict(page, args.repeats))}
         kinds["live"] = summary_of("live", time_live(page, args.repeats))
         chromium.close()
-    summary = {"repeats": args.repeats, "kinds": kinds, "cpu_count": os.cpu_count(),
-               "load_average_1min": round(os.getloadavg()[0], 2)}
+    summary = {
+        "repeats": args.repeats,
+        "kinds": kinds,
+        "cpu_count": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+    }
     for name, figures in kinds.items():
-        print(f"{name}: median {figures['median_ms']} ms, p90 {figures['p90_ms']} ms "
-              f"(target {figures['target_ms']} ms); every time: {figures['all_ms']}")
+        print(
+            f"{name}: median {figures['median_ms']} ms, p90 {figures['p90_ms']} ms "
+            f"(target {figures['target_ms']} ms); every time: {figures['all_ms']}"
+        )
     save_results(args.results_dir, "ui_speed", markdown(summary), summary)
     print(f"wrote {args.results_dir / 'ui_speed.md'} and ui_speed.json")
     return 0

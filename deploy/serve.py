@@ -18,9 +18,10 @@ import socket
 import subprocess
 import sys
 import time
-import tomllib
 import urllib.request
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = Path(__file__).with_name("nginx.conf")
@@ -137,9 +138,20 @@ def wait_until_healthy(url, processes, timeout=START_TIMEOUT):
 
 def start_replica(port, state_dir):
     """`streamlit run app.py` on 127.0.0.1:port, its output in state_dir/replica-PORT.log."""
-    log = open(state_dir / f"replica-{port}.log", "wb")
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-               "--server.port", str(port), "--server.address", "127.0.0.1"]
+    log = open(state_dir / f"replica-{port}.log", "wb")  # noqa: SIM115 (the replica writes to it for its lifetime)
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+    ]
     return subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -147,8 +159,10 @@ def start_nginx(state_dir, config):
     """nginx in the foreground with this configuration, after `nginx -t` has checked it."""
     missing = [path for path in (NGINX, STREAM_MODULE, JS_MODULE) if not Path(path).exists()]
     if missing:
-        raise DeployError(f"needs Debian's nginx and its modules ({', '.join(missing)} missing): "
-                          f"apt-get install {PACKAGES}, or use ./run.sh serve")
+        raise DeployError(
+            f"needs Debian's nginx and its modules ({', '.join(missing)} missing): "
+            f"apt-get install {PACKAGES}, or use ./run.sh serve"
+        )
     config_path = state_dir / "nginx.conf"
     config_path.write_text(config)
     arguments = [NGINX, "-p", str(state_dir), "-c", str(config_path), "-e", str(state_dir / "error.log")]
@@ -181,8 +195,11 @@ def serve(replicas, address, port, state_dir, first_app_port=None):
     """Start everything, print where it answers, and run until a signal or until any part exits."""
     state_dir = Path(state_dir).resolve()
     prepare_state(state_dir)
-    replica_ports = ([first_app_port + index for index in range(replicas)] if first_app_port
-                     else [free_port() for _ in range(replicas)])
+    replica_ports = (
+        [first_app_port + index for index in range(replicas)]
+        if first_app_port
+        else [free_port() for _ in range(replicas)]
+    )
     limiter_ports = [free_port() for _ in range(replicas)]
     internal = f"127.0.0.1:{free_port()}"
     processes = {}
@@ -196,8 +213,11 @@ def serve(replicas, address, port, state_dir, first_app_port=None):
         processes["nginx"] = start_nginx(state_dir, config)
         host = "127.0.0.1" if address in ("0.0.0.0", "::") else address
         wait_until_healthy(f"http://{host}:{port}", processes)
-        print(f"serving http://{host}:{port} with {replicas} replicas (ports "
-              f"{', '.join(map(str, replica_ports))}); logs and nginx.conf in {state_dir}", flush=True)
+        print(
+            f"serving http://{host}:{port} with {replicas} replicas (ports "
+            f"{', '.join(map(str, replica_ports))}); logs and nginx.conf in {state_dir}",
+            flush=True,
+        )
         while all(process.poll() is None for process in processes.values()):
             time.sleep(0.5)
         exited = [name for name, process in processes.items() if process.poll() is not None]
@@ -209,15 +229,21 @@ def serve(replicas, address, port, state_dir, first_app_port=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("replicas", type=int, nargs="?", default=2, help="app processes behind nginx")
     parser.add_argument("--address", default="127.0.0.1", help="where nginx listens (0.0.0.0: every interface)")
     parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--state-dir", type=Path, default=ROOT / "build" / "deploy",
-                        help="nginx's configuration, pid file, logs and temporary files, and the replicas' logs")
-    parser.add_argument("--first-app-port", type=int, default=8601,
-                        help="replica i listens on this port + i (0: any free ports)")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=ROOT / "build" / "deploy",
+        help="nginx's configuration, pid file, logs and temporary files, and the replicas' logs",
+    )
+    parser.add_argument(
+        "--first-app-port", type=int, default=8601, help="replica i listens on this port + i (0: any free ports)"
+    )
     args = parser.parse_args(argv)
     if args.replicas < 1:
         parser.error("needs at least 1 replica")

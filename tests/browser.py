@@ -78,18 +78,30 @@ class AppServer:
         self.environment = {**os.environ, **(environment or {})}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.NamedTemporaryFile(prefix="streamlit-", suffix=".log", delete=False)
+        self.log = tempfile.NamedTemporaryFile(prefix="streamlit-", suffix=".log", delete=False)  # noqa: SIM115 (the server's lifetime)
         self.process = None
         self.started = None  # time.perf_counter() when the process was started
 
     def command(self):
-        return [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                "--server.port", str(self.port), "--server.address", "127.0.0.1"]
+        return [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(self.port),
+            "--server.address",
+            "127.0.0.1",
+        ]
 
     def __enter__(self):
         self.started = time.perf_counter()
-        self.process = subprocess.Popen(self.command(), cwd=ROOT, env=self.environment, stdout=self.log,
-                                        stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            self.command(), cwd=ROOT, env=self.environment, stdout=self.log, stderr=subprocess.STDOUT
+        )
         try:
             self._wait_until_healthy()
         except Exception:
@@ -131,18 +143,28 @@ class Deployment(AppServer):
         self.state_dir, self.replicas = Path(state_dir), replicas
 
     def command(self):
-        return [sys.executable, "deploy/serve.py", str(self.replicas), "--port", str(self.port),
-                "--state-dir", str(self.state_dir), "--first-app-port", "0"]
+        return [
+            sys.executable,
+            "deploy/serve.py",
+            str(self.replicas),
+            "--port",
+            str(self.port),
+            "--state-dir",
+            str(self.state_dir),
+            "--first-app-port",
+            "0",
+        ]
 
     def log_text(self):
-        parts = [super().log_text(), *(path.read_text(errors="replace")[-2000:]
-                                       for path in sorted(self.state_dir.glob("*.log")))]
+        parts = [
+            super().log_text(),
+            *(path.read_text(errors="replace")[-2000:] for path in sorted(self.state_dir.glob("*.log"))),
+        ]
         return "\n".join(parts)
 
     def replica_of(self, source_address):
         """The replica ("127.0.0.1:PORT") nginx sends this client address to, from its access log."""
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10,
-                                                source_address=(source_address, 0))
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10, source_address=(source_address, 0))
         connection.request("GET", f"/_stcore/health?from={source_address}")
         connection.getresponse().read()
         connection.close()
@@ -176,7 +198,8 @@ async def client_relay(port, source_address):
     async def relay(reader, writer):
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(
-                "127.0.0.1", port, local_addr=(source_address, 0))
+                "127.0.0.1", port, local_addr=(source_address, 0)
+            )
         except OSError:
             writer.close()
             return
@@ -294,8 +317,7 @@ def stroke_points(vertices):
     points = [vertices[0]]
     for (x0, y0), (x1, y1) in zip(vertices, vertices[1:]):
         steps = max(1, math.ceil(math.hypot(x1 - x0, y1 - y0) / POINT_SPACING))
-        points += [(x0 + (x1 - x0) * step / steps, y0 + (y1 - y0) * step / steps)
-                   for step in range(1, steps + 1)]
+        points += [(x0 + (x1 - x0) * step / steps, y0 + (y1 - y0) * step / steps) for step in range(1, steps + 1)]
     return points
 
 

@@ -11,7 +11,6 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-
 @pytest.fixture(scope="session")
 def mnist_dir():
     """The MNIST folder the loader would read by default; fails loudly when absent."""
@@ -26,6 +25,20 @@ def mnist_dir():
 @pytest.fixture(scope="session")
 def model_path():
     return ROOT / "digit_model.keras"
+
+
+@pytest.fixture(scope="session")
+def app_model(model_path):
+    """The model the app tests run (browser.model_under_test)."""
+    from browser import model_under_test
+
+    return model_under_test(model_path)
+
+
+@pytest.fixture
+def use_app_model(monkeypatch, app_model):
+    """The app under test reads app_model."""
+    monkeypatch.setenv("DIGIT_MODEL", str(app_model))
 
 
 @pytest.fixture(scope="session")

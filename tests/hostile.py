@@ -45,22 +45,33 @@ def png_bomb(width, height, bit_depth=1, colour="grey"):
     row = bytes(1 + (width * samples * bit_depth + 7) // 8)  # filter type 0, then the row's samples
     compressor = zlib.compressobj()
     rows_at_once = max(1, COMPRESS_BLOCK // len(row))
-    pixels = b"".join(compressor.compress(row * min(rows_at_once, height - start))
-                      for start in range(0, height, rows_at_once)) + compressor.flush()
+    pixels = (
+        b"".join(
+            compressor.compress(row * min(rows_at_once, height - start)) for start in range(0, height, rows_at_once)
+        )
+        + compressor.flush()
+    )
     header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
     palette = chunk(b"PLTE", bytes(3 * 2**bit_depth)) if colour == "palette" else b""
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + palette + chunk(b"IDAT", pixels)
-            + chunk(b"IEND", b""))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + palette + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
 
 
 def float_tiff(width, height, rows_per_strip=64):
     """A little-endian TIFF of 32-bit float grey pixels, all 0, deflate-compressed in strips."""
-    strips = [_deflated_zeros(width * 4 * min(rows_per_strip, height - top)) for top in range(0, height, rows_per_strip)]
+    strips = [
+        _deflated_zeros(width * 4 * min(rows_per_strip, height - top)) for top in range(0, height, rows_per_strip)
+    ]
     count = len(strips)
     tags = [  # (tag, type, count, value), in ascending tag order as TIFF requires
-        (256, TIFF_LONG, 1, width), (257, TIFF_LONG, 1, height), (258, TIFF_SHORT, 1, 32),
-        (259, TIFF_SHORT, 1, DEFLATE), (262, TIFF_SHORT, 1, BLACK_IS_ZERO), (273, TIFF_LONG, count, "offsets"),
-        (277, TIFF_SHORT, 1, 1), (278, TIFF_LONG, 1, rows_per_strip), (279, TIFF_LONG, count, "sizes"),
+        (256, TIFF_LONG, 1, width),
+        (257, TIFF_LONG, 1, height),
+        (258, TIFF_SHORT, 1, 32),
+        (259, TIFF_SHORT, 1, DEFLATE),
+        (262, TIFF_SHORT, 1, BLACK_IS_ZERO),
+        (273, TIFF_LONG, count, "offsets"),
+        (277, TIFF_SHORT, 1, 1),
+        (278, TIFF_LONG, 1, rows_per_strip),
+        (279, TIFF_LONG, count, "sizes"),
         (339, TIFF_SHORT, 1, IEEE_FLOAT),
     ]
     directory_at = 8
@@ -187,8 +198,9 @@ class Flood:
         while not self._stop.is_set():
             try:
                 if connection is None:
-                    connection = http.client.HTTPConnection(self.host, self.port, timeout=SOCKET_TIMEOUT,
-                                                            source_address=(self.source_address, 0))
+                    connection = http.client.HTTPConnection(
+                        self.host, self.port, timeout=SOCKET_TIMEOUT, source_address=(self.source_address, 0)
+                    )
                 connection.request("GET", self.path)
                 response = connection.getresponse()
                 response.read()

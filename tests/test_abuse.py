@@ -6,6 +6,7 @@ test: Pillow and OpenCV decoding in full, a Markdown parser, the csv module, the
 process's own peak memory.
 """
 
+import contextlib
 import csv
 import io
 import json
@@ -33,8 +34,9 @@ from browser import ROOT, mnist_test_set, paper_picture, png_bytes, readable_dig
 from hostile import data_url, float_tiff, png_bomb, sliver_png
 from preprocessing import ImageError
 from recognizer import ModelError, Recognition, Recognizer
-from test_app import answers, app_model, canvas_sends, run_app, use_app_model  # noqa: F401 (fixtures)
+from test_app import answers, canvas_sends, run_app
 
+pytestmark = pytest.mark.usefixtures("use_app_model")  # the app under test reads the model the tests chose
 CLI_TIMEOUT = 180  # seconds for predict.py on a busy 2-core machine
 UPLOAD_MEMORY_LIMIT = 300 * 2**20  # the issue's target: bytes over the idle level per upload, whatever the file
 SIDE_40MP = 6324  # 6324^2 is just under preprocessing.MAX_PIXELS
@@ -47,7 +49,7 @@ HOSTILE_NAMES = [
     "<img src=x onerror=alert(1)> &amp; `code`.png",
     "# heading\n- list.png",
 ]
-FORMULA_NAMES = ["=HYPERLINK(\"http://x\",\"y\").png", "+1+1.png", "-2.png", "@SUM(A1).png", "plain.png"]
+FORMULA_NAMES = ['=HYPERLINK("http://x","y").png', "+1+1.png", "-2.png", "@SUM(A1).png", "plain.png"]
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +81,12 @@ def test_a_sliver_is_shrunk_for_display_without_losing_its_short_side(shape):
 
 
 def test_slivers_in_a_multi_upload_lose_no_file(seven):
-    files = [("first.png", png_bytes(seven)), ("wide.png", sliver_png(3000, 1)), ("tall.png", sliver_png(1, 3000)),
-             ("last.png", png_bytes(seven))]
+    files = [
+        ("first.png", png_bytes(seven)),
+        ("wide.png", sliver_png(3000, 1)),
+        ("tall.png", sliver_png(1, 3000)),
+        ("last.png", png_bytes(seven)),
+    ]
     test = upload(files)
     assert not test.error
     table = test.dataframe[0].value
@@ -113,8 +119,9 @@ print(json.dumps({"over_baseline": peak() - baseline, "shape": shape, "message":
 
 def decode_in_fresh_process(path):
     """decode_image() of a file in a new process: its shape or ImageError message, and the memory it took."""
-    completed = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(path)], cwd=ROOT, capture_output=True,
-                               text=True, timeout=CLI_TIMEOUT)
+    completed = subprocess.run(
+        [sys.executable, "-c", MEMORY_SCRIPT, str(path)], cwd=ROOT, capture_output=True, text=True, timeout=CLI_TIMEOUT
+    )
     assert completed.returncode == 0, completed.stderr
     return json.loads(completed.stdout.splitlines()[-1])
 
@@ -156,9 +163,14 @@ def test_shrinking_while_decoding_gives_the_picture_a_full_decode_gives(mode):
     for _ in range(20):  # big blocks of grey: a shape that survives shrinking by 3
         x, y = rng.integers(0, width - 400), rng.integers(0, height - 400)
         levels[y : y + 400, x : x + 400] = rng.integers(0, 256)
-    source = {"1": Image.fromarray(levels > 127), "L": Image.fromarray(levels),
-              "P": Image.fromarray(levels).convert("P"), "RGBA": Image.fromarray(levels).convert("RGBA"),
-              "I;16": Image.fromarray(levels.astype(np.uint16) * 257), "F": Image.fromarray(levels / 255.0)}[mode]
+    source = {
+        "1": Image.fromarray(levels > 127),
+        "L": Image.fromarray(levels),
+        "P": Image.fromarray(levels).convert("P"),
+        "RGBA": Image.fromarray(levels).convert("RGBA"),
+        "I;16": Image.fromarray(levels.astype(np.uint16) * 257),
+        "F": Image.fromarray(levels / 255.0),
+    }[mode]
     buffer = io.BytesIO()
     source.save(buffer, "TIFF" if mode == "F" else "PNG")
     decoded = preprocessing.decode_image(buffer.getvalue())
@@ -174,12 +186,15 @@ def test_shrinking_while_decoding_gives_the_picture_a_full_decode_gives(mode):
 # The canvas payload
 
 
-@pytest.mark.parametrize("data, reason", [
-    (png_bomb(12_000, 12_000, 8, "rgba"), "too large"),  # 560 kB: decoded, it would take 550 MB
-    (png_bomb(1000, 1000, 8, "rgba"), "the drawing is 1000x1000 pixels, but the canvas is 280x280"),
-    (b"GIF89a\x00\x01 cut short", "damaged or truncated"),
-    (b"plain words, not pixels", "not an image"),
-])
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (png_bomb(12_000, 12_000, 8, "rgba"), "too large"),  # 560 kB: decoded, it would take 550 MB
+        (png_bomb(1000, 1000, 8, "rgba"), "the drawing is 1000x1000 pixels, but the canvas is 280x280"),
+        (b"GIF89a\x00\x01 cut short", "damaged or truncated"),
+        (b"plain words, not pixels", "not an image"),
+    ],
+)
 def test_a_forged_canvas_picture_is_refused_with_the_reason(data, reason):
     with pytest.raises(ImageError, match=re.escape(reason)):
         app.drawing_picture(data, CANVAS_WIDTH)
@@ -193,16 +208,19 @@ def test_the_real_canvas_picture_is_decoded_as_it_was_drawn(seven):
 STROKE = {"objects": [{"type": "path", "path": [["M", 10, 10], ["L", 200, 200]]}]}
 
 
-@pytest.mark.parametrize("state, reason", [
-    ({"drawing": {"raw": STROKE, "data": data_url(png_bomb(12_000, 12_000, 8, "rgba"))}}, "too large"),
-    ({"drawing": {"raw": STROKE, "data": data_url(png_bomb(1000, 1000, 8, "rgba"))}}, "but the canvas is"),
-    ({"drawing": {"raw": STROKE, "data": "data:image/png;base64,@@@"}}, "the file is empty"),
-    ({"drawing": {"raw": STROKE, "data": "data:image/png;base64,AAA"}}, "not a base64 data URL"),
-    ({"drawing": {"raw": STROKE, "data": "no data URL at all"}}, "not a base64 data URL"),
-    ({"drawing": {"raw": STROKE, "data": 12345}}, "not a base64 data URL"),
-    ({"drawing": "not a drawing"}, "not a drawing"),
-    ({"drawing": None, "backgroundFit": {"naturalWidth": 1}}, "not a drawing"),
-])
+@pytest.mark.parametrize(
+    "state, reason",
+    [
+        ({"drawing": {"raw": STROKE, "data": data_url(png_bomb(12_000, 12_000, 8, "rgba"))}}, "too large"),
+        ({"drawing": {"raw": STROKE, "data": data_url(png_bomb(1000, 1000, 8, "rgba"))}}, "but the canvas is"),
+        ({"drawing": {"raw": STROKE, "data": "data:image/png;base64,@@@"}}, "the file is empty"),
+        ({"drawing": {"raw": STROKE, "data": "data:image/png;base64,AAA"}}, "not a base64 data URL"),
+        ({"drawing": {"raw": STROKE, "data": "no data URL at all"}}, "not a base64 data URL"),
+        ({"drawing": {"raw": STROKE, "data": 12345}}, "not a base64 data URL"),
+        ({"drawing": "not a drawing"}, "not a drawing"),
+        ({"drawing": None, "backgroundFit": {"naturalWidth": 1}}, "not a drawing"),
+    ],
+)
 def test_the_app_answers_a_forged_canvas_message_with_a_message_not_a_traceback(state, reason):
     test = run_app({app.canvas_key(CANVAS_WIDTH, 0): state})
     test = test.button(key="predict").click().run()
@@ -246,10 +264,16 @@ def png_of(array):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(hnp.arrays(st.sampled_from([np.uint8, np.uint16, np.int32, np.float32, np.bool_]),
-                  st.one_of(st.tuples(st.just(280), st.sampled_from([280, 560]), st.sampled_from([1, 2, 3, 4])),
-                            hnp.array_shapes(min_dims=2, max_dims=3, min_side=1, max_side=60))),
-       st.sampled_from([280, 560]))
+@given(
+    hnp.arrays(
+        st.sampled_from([np.uint8, np.uint16, np.int32, np.float32, np.bool_]),
+        st.one_of(
+            st.tuples(st.just(280), st.sampled_from([280, 560]), st.sampled_from([1, 2, 3, 4])),
+            hnp.array_shapes(min_dims=2, max_dims=3, min_side=1, max_side=60),
+        ),
+    ),
+    st.sampled_from([280, 560]),
+)
 def test_any_canvas_picture_gives_a_recognition_or_image_error(recognizer, array, width):
     data = png_of(array)
     if data is None:  # a dtype or shape PNG cannot hold: the array itself is what a forged message would carry
@@ -273,21 +297,34 @@ def test_any_bytes_from_the_canvas_give_a_picture_or_image_error(prefix, data):
 
 
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=True) | st.text(max_size=8),
+    st.none() | st.booleans() | st.integers(-(10**6), 10**6) | st.floats(allow_nan=True) | st.text(max_size=8),
     lambda children: st.lists(children, max_size=6) | st.dictionaries(st.text(max_size=8), children, max_size=6),
     max_leaves=40,
 )
-POINT = st.lists(st.one_of(st.floats(-100, 700), st.integers(-100, 700), st.text(max_size=3)), min_size=0,
-                 max_size=3)
+POINT = st.lists(st.one_of(st.floats(-100, 700), st.integers(-100, 700), st.text(max_size=3)), min_size=0, max_size=3)
 STROKE_FILES = st.fixed_dictionaries(
     {"strokes": st.lists(st.lists(POINT, max_size=30), max_size=8)},
     optional={"width": JSON_VALUES, "height": JSON_VALUES, "brush": JSON_VALUES},
 )
-CANVAS_OBJECTS = st.fixed_dictionaries({"objects": st.lists(st.fixed_dictionaries(
-    {"type": st.sampled_from(["path", "Path", "rect"]),
-     "path": st.lists(st.lists(st.one_of(st.sampled_from(["M", "L", "Q", "C", "Z", "X"]), st.floats(-50, 600)),
-                               max_size=7), max_size=12)},
-    optional={"strokeWidth": JSON_VALUES}), max_size=6)})
+CANVAS_OBJECTS = st.fixed_dictionaries(
+    {
+        "objects": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "type": st.sampled_from(["path", "Path", "rect"]),
+                    "path": st.lists(
+                        st.lists(
+                            st.one_of(st.sampled_from(["M", "L", "Q", "C", "Z", "X"]), st.floats(-50, 600)), max_size=7
+                        ),
+                        max_size=12,
+                    ),
+                },
+                optional={"strokeWidth": JSON_VALUES},
+            ),
+            max_size=6,
+        )
+    }
+)
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -304,10 +341,8 @@ def test_any_stroke_json_gives_a_recognition_or_stroke_error(recognizer, value):
 @settings(max_examples=40, deadline=None)
 @given(st.binary(max_size=300))
 def test_any_bytes_as_a_stroke_file_give_a_recognition_or_stroke_error(recognizer, data):
-    try:
+    with contextlib.suppress(strokes.StrokeError):
         check_recognition(recognizer.recognize_strokes(b"{" + data))
-    except strokes.StrokeError:
-        pass
 
 
 # ---------------------------------------------------------------------------
@@ -353,8 +388,11 @@ def rendered_text(markdown):
     """The visible text of Markdown, and whether it made any link, picture, emphasis, code, HTML or heading."""
     tokens = MarkdownIt("commonmark").parse(markdown)
     inline = [child for token in tokens if token.type == "inline" for child in token.children]
-    markup = [token.type for token in [*tokens, *inline]
-              if token.type not in ("paragraph_open", "paragraph_close", "inline", "text", "softbreak")]
+    markup = [
+        token.type
+        for token in [*tokens, *inline]
+        if token.type not in ("paragraph_open", "paragraph_close", "inline", "text", "softbreak")
+    ]
     return "".join(child.content for child in inline if child.type == "text"), markup
 
 
@@ -396,8 +434,14 @@ def test_csv_cells_cannot_become_spreadsheet_formulas(seven):
 
 
 def run_cli(*arguments, environment=None):
-    return subprocess.run([sys.executable, "predict.py", *map(str, arguments)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=CLI_TIMEOUT, env={**os.environ, **(environment or {})})
+    return subprocess.run(
+        [sys.executable, "predict.py", *map(str, arguments)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+        env={**os.environ, **(environment or {})},
+    )
 
 
 def test_command_line_refuses_pipes_and_devices_and_reads_the_rest(tmp_path, seven):
@@ -496,5 +540,7 @@ def test_the_app_says_when_it_runs_on_the_keras_fallback(monkeypatch, tmp_path, 
     test = run_app()
     assert not test.exception
     warnings = [warning.value for warning in test.warning]
-    assert any("Running on the Keras model because digit_model.onnx is older than digit_model.keras" in warning
-               for warning in warnings), warnings
+    assert any(
+        "Running on the Keras model because digit_model.onnx is older than digit_model.keras" in warning
+        for warning in warnings
+    ), warnings

@@ -83,17 +83,20 @@ def test_strokes_are_read_with_the_examples_too(recognizer, mirrored_threes):
     assert result.personalised_examples == 3 and result.views == ("image", "online")
 
 
-@pytest.mark.parametrize("images, labels, drawings, says", [
-    (np.zeros((2, 28, 28)), [3, 10], None, "0-9"),
-    (np.zeros((2, 28, 28)), [3, -1], None, "0-9"),
-    (np.zeros((1, 28, 28)), [2.5], None, "whole digits"),
-    (np.zeros((1, 28, 28)), ["3"], None, "whole digits"),
-    (np.zeros((2, 27, 27)), [3, 4], None, "28x28"),
-    (np.zeros((2, 28, 28)), [3], None, "need 2 labels"),
-    (np.full((1, 28, 28), 255.0), [3], None, "[0, 1]"),
-    (np.zeros((2, 28, 28)), [3, 4], [None], "drawings"),
-    (np.zeros((1, 28, 28)), [3], ["not a drawing"], "strokes.Drawing"),
-])
+@pytest.mark.parametrize(
+    "images, labels, drawings, says",
+    [
+        (np.zeros((2, 28, 28)), [3, 10], None, "0-9"),
+        (np.zeros((2, 28, 28)), [3, -1], None, "0-9"),
+        (np.zeros((1, 28, 28)), [2.5], None, "whole digits"),
+        (np.zeros((1, 28, 28)), ["3"], None, "whole digits"),
+        (np.zeros((2, 27, 27)), [3, 4], None, "28x28"),
+        (np.zeros((2, 28, 28)), [3], None, "need 2 labels"),
+        (np.full((1, 28, 28), 255.0), [3], None, "[0, 1]"),
+        (np.zeros((2, 28, 28)), [3, 4], [None], "drawings"),
+        (np.zeros((1, 28, 28)), [3], ["not a drawing"], "strokes.Drawing"),
+    ],
+)
 def test_bad_examples_are_refused_clearly(recognizer, images, labels, drawings, says):
     with pytest.raises(adaptation.ExampleError, match=None) as caught:
         recognizer.personalised(images, labels, drawings)
@@ -131,8 +134,9 @@ def write_pictures(folder, images):
 
 
 def run_cli(*arguments):
-    return subprocess.run([sys.executable, "predict.py", *map(str, arguments)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "predict.py", *map(str, arguments)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
 
 
 def read_digits(output):
@@ -141,7 +145,7 @@ def read_digits(output):
 
 def test_predict_reads_files_with_an_examples_folder(tmp_path, mirrored_threes):
     write_pictures(tmp_path / "mine" / "3", mirrored_threes[:EXAMPLES])
-    files = write_pictures(tmp_path / "files", mirrored_threes[EXAMPLES:EXAMPLES + 10])
+    files = write_pictures(tmp_path / "files", mirrored_threes[EXAMPLES : EXAMPLES + 10])
     base = run_cli(*files)
     adapted = run_cli("--examples", tmp_path / "mine", *files)
     assert adapted.returncode == 0, adapted.stderr

@@ -17,21 +17,14 @@ from streamlit.testing.v1 import AppTest
 import app
 import comparison
 import preprocessing
-from browser import ROOT, mnist_test_set, model_under_test, paper_picture, png_bytes, readable_digit
+from browser import ROOT, mnist_test_set, paper_picture, png_bytes, readable_digit
 from recognizer import DigitResult, Recognition, Recognizer, percent
 
 RUN_TIMEOUT = 30  # seconds; the first run loads the model
 ANSWER_LABELS = ("Recognised", "Best guess")
 
 
-@pytest.fixture(scope="module")
-def app_model(model_path):
-    return model_under_test(model_path)
-
-
-@pytest.fixture(autouse=True)
-def use_app_model(monkeypatch, app_model):
-    monkeypatch.setenv("DIGIT_MODEL", str(app_model))
+pytestmark = pytest.mark.usefixtures("use_app_model")
 
 
 @pytest.fixture(scope="module")
@@ -259,7 +252,7 @@ def test_pixel_grid_shows_each_input_pixel_as_a_square():
     digit = np.random.default_rng(0).random((28, 28), dtype=np.float32)
     grid = app.pixel_grid(digit)
     assert grid.shape == (28 * app.PIXEL_SCALE, 28 * app.PIXEL_SCALE)
-    inside = grid[1::app.PIXEL_SCALE, 1::app.PIXEL_SCALE]  # one pixel in from each square's grid line
+    inside = grid[1 :: app.PIXEL_SCALE, 1 :: app.PIXEL_SCALE]  # one pixel in from each square's grid line
     np.testing.assert_array_equal(inside, (digit * 255).astype(np.uint8))
 
 
@@ -290,8 +283,11 @@ def test_an_unsure_answer_offers_the_readings_that_change_its_least_sure_digit()
     assert recognition.status == "uncertain"
     readings = app.alternatives(recognition)
     assert [text for text, _ in readings] == ["79", "71", "72"]
-    assert [round(probability, 6) for _, probability in readings] == [round(0.99 * 0.3, 6), round(0.99 * 0.15, 6),
-                                                                      round(0.99 * 0.045, 6)]
+    assert [round(probability, 6) for _, probability in readings] == [
+        round(0.99 * 0.3, 6),
+        round(0.99 * 0.15, 6),
+        round(0.99 * 0.045, 6),
+    ]
     assert app.alternatives_text(recognition) == "79 (29.7%), 71 (14.8%), 72 (4.5%)"
     assert app.spoken_answer(recognition).startswith("Best guess 74, 49.5% confidence.")
     assert app.spoken_answer(None) == ""
@@ -318,15 +314,20 @@ def test_each_digit_shows_why_and_its_runner_up(digits, reference):
     test = press(drawn(picture), "predict")
     assert not test.exception
     assert f"Why 7 and not {runner_up}" in captions(test)
-    assert any(f"**Runner-up: {runner_up}** at {percent(probabilities[runner_up])}" in markdown.value
-               for markdown in test.main.markdown)
+    assert any(
+        f"**Runner-up: {runner_up}** at {percent(probabilities[runner_up])}" in markdown.value
+        for markdown in test.main.markdown
+    )
 
 
 def test_comparison_shows_the_tutorial_reading_beside_the_app(digits):
     """An MNIST digit enlarged on the canvas: the tutorial model sees MNIST's own image, so its answer is known."""
     tutorial = Recognizer(comparison.TUTORIAL_MODEL)
-    label = next(label for label, image in digits.items()
-                 if tutorial.probabilities((image / 255).astype(np.float32)[None, ..., None])[0][label] > 0.99)
+    label = next(
+        label
+        for label, image in digits.items()
+        if tutorial.probabilities((image / 255).astype(np.float32)[None, ..., None])[0][label] > 0.99
+    )
     test = press(drawn(paper_picture([digits[label]])), "predict")
     assert not test.exception
     readings = {metric.label: metric.value for metric in test.main.metric}
@@ -348,7 +349,7 @@ def test_comparison_says_how_to_make_a_missing_tutorial_model(monkeypatch, tmp_p
 
 
 def test_result_pictures_travel_inside_the_page(digits):
-    """Every picture of a result is a data: URL: no media file for a quick rerun to drop while the browser fetches it."""
+    """Every picture of a result is a data: URL: no media file that a quick rerun could drop while it is fetched."""
     test = press(drawn(paper_picture([digits[4], digits[2]]), width=560), "predict")
     urls = [image.proto.imgs[0].url for image in test.main.image]
     assert urls and all(url.startswith(("data:image/png;base64,", "data:image/jpeg;base64,")) for url in urls)

@@ -18,10 +18,35 @@ import psutil
 import pytest
 
 from browser import (
-    CANVAS, CHROMIUM, ONE, SEND_DELAY_MS, SEVEN, THREE, ZERO, AppServer, after_rerun, answer_locator, canvas_origin,
-    clear, click_and_wait, draw_with_mouse, draw_with_touch, ink_pixels, launch_chromium, mnist_test_set,
-    model_under_test, open_app, outside_requests, paper_picture, png_bytes, readable_digit, replacing_canvas,
-    stroke_points, touch, upload_input, wait_until_quiet,
+    CANVAS,
+    CHROMIUM,
+    ONE,
+    SEND_DELAY_MS,
+    SEVEN,
+    THREE,
+    ZERO,
+    AppServer,
+    after_rerun,
+    answer_locator,
+    canvas_origin,
+    clear,
+    click_and_wait,
+    draw_with_mouse,
+    draw_with_touch,
+    ink_pixels,
+    launch_chromium,
+    mnist_test_set,
+    model_under_test,
+    open_app,
+    outside_requests,
+    paper_picture,
+    png_bytes,
+    readable_digit,
+    replacing_canvas,
+    stroke_points,
+    touch,
+    upload_input,
+    wait_until_quiet,
 )
 from recognizer import Recognizer, percent
 from strokes import parse_drawing
@@ -136,8 +161,9 @@ def test_undo_takes_back_the_last_stroke_again_and_again(page):
 def test_drawing_survives_settings_and_tabs_and_live_mode_reads_it(page):
     draw_with_mouse(page, ZERO)
     ink = ink_pixels(page)
-    after_rerun(page, lambda: (page.locator(".st-key-brush_width input[type=range]").focus(),
-                               page.keyboard.press("ArrowRight")))
+    after_rerun(
+        page, lambda: (page.locator(".st-key-brush_width input[type=range]").focus(), page.keyboard.press("ArrowRight"))
+    )
     assert page.locator(".st-key-brush_width input[type=range]").input_value() == "22"
     page.get_by_role("tab", name="Upload").click()
     page.get_by_role("tab", name="Draw").click()
@@ -298,8 +324,11 @@ def test_hostile_file_names_are_shown_as_written_and_fetch_nothing(page, tmp_pat
     # The list of results is a text input's value, never Markdown.
     assert page.locator('[data-testid="stSelectbox"] input').first.input_value() == f"{name} 0.png: 4"
     assert any(f"{name} broken.png: not an image" in text for text in shown('[data-testid="stAlertContentError"]'))
-    for selector in ('[data-testid="stImageCaption"]', '[data-testid="stSelectbox"]',
-                     '[data-testid="stAlertContentError"]'):
+    for selector in (
+        '[data-testid="stImageCaption"]',
+        '[data-testid="stSelectbox"]',
+        '[data-testid="stAlertContentError"]',
+    ):
         markup = page.locator(selector).locator("img, a, em, code, .katex, [class*='color']")
         assert markup.count() == 0, selector  # the error's own bold file name is the app's, not the name's
     assert fetched == []
@@ -324,8 +353,13 @@ def wide_canvas(page):
 def in_view(page, locator, viewport):
     """Whether the element lies wholly inside the window."""
     box = locator.bounding_box()
-    return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= viewport["height"] \
-        and box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"]
+    return (
+        box is not None
+        and box["y"] >= 0
+        and box["y"] + box["height"] <= viewport["height"]
+        and box["x"] >= 0
+        and box["x"] + box["width"] <= viewport["width"]
+    )
 
 
 @pytest.mark.parametrize("touch_screen", [False, True], ids=["mouse", "finger"])
@@ -389,8 +423,9 @@ def test_the_drawing_reads_the_same_zoomed_on_a_phone_as_on_a_desktop(chromium, 
 
 
 @pytest.mark.parametrize("viewport", LAPTOPS, ids=[f"{size['width']}px" for size in LAPTOPS])
-def test_a_four_digit_answer_and_its_confidence_are_never_cut_off(chromium, server, tmp_path, mnist_dir, app_model,
-                                                                     viewport):
+def test_a_four_digit_answer_and_its_confidence_are_never_cut_off(
+    chromium, server, tmp_path, mnist_dir, app_model, viewport
+):
     images, labels = mnist_test_set(mnist_dir)
     recognizer = Recognizer(app_model)
     picture = paper_picture([readable_digit(recognizer, images, labels, label) for label in (2, 0, 2, 6)])
@@ -424,11 +459,14 @@ def test_no_request_leaves_the_app_and_the_icon_is_its_own(chromium, server):
     page.wait_for_timeout(500)
     icon = page.locator("link[rel*=icon]").first.get_attribute("href")
     assert icon and icon.startswith(("/", "./", "data:image/png", server.url)), icon  # served by the app
-    assert page.evaluate("""async href => {
+    assert page.evaluate(
+        """async href => {
         const response = await fetch(href);
         const bytes = new Uint8Array(await response.arrayBuffer());
         return response.ok && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47;  // "PNG"
-    }""", icon)
+    }""",
+        icon,
+    )
     assert requests == []
     context.close()
 
@@ -465,8 +503,11 @@ SHOWN_PERCENT = re.compile(r"(?<![\d.>])\d{1,2}\.\d%|>99\.9%|<0\.1%")  # the one
 
 
 def test_an_unsure_answer_offers_alternatives_in_the_one_format(page, app_model):
-    truth = Recognizer(app_model).recognize_strokes(parse_drawing(
-        {"width": 280, "height": 280, "brush": 20, "strokes": [stroke_points(stroke) for stroke in UNSURE]}))
+    truth = Recognizer(app_model).recognize_strokes(
+        parse_drawing(
+            {"width": 280, "height": 280, "brush": 20, "strokes": [stroke_points(stroke) for stroke in UNSURE]}
+        )
+    )
     assert truth.status == "uncertain"  # the premise, read without the browser
     draw_with_mouse(page, UNSURE)
     assert predict(page) == truth.text
@@ -481,4 +522,3 @@ def test_an_unsure_answer_offers_alternatives_in_the_one_format(page, app_model)
     assert region.startswith(f"Best guess {truth.text}, ") and "Or perhaps" in region
     for text in page.locator('[data-testid="stMain"]').all_inner_texts():
         assert "100.0%" not in text and not re.search(r"(?<![\d.])0\.0%", text)
-

@@ -26,13 +26,18 @@ def image_folder(tmp_path_factory, mnist_dir):
 
 
 def run_cli(*arguments):
-    return subprocess.run([sys.executable, "predict.py", *map(str, arguments)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "predict.py", *map(str, arguments)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_text_lines_and_errors(image_folder):
-    completed = run_cli(image_folder / "digit_7.png", image_folder / "empty.png",
-                        image_folder / "digit_2.png", image_folder / "notes.png")
+    completed = run_cli(
+        image_folder / "digit_7.png",
+        image_folder / "empty.png",
+        image_folder / "digit_2.png",
+        image_folder / "notes.png",
+    )
     assert completed.returncode == 1
     lines = completed.stdout.splitlines()
     assert len(lines) == 2
@@ -70,11 +75,19 @@ def test_missing_file_and_missing_model(image_folder, tmp_path):
 
 def test_stroke_files_are_read_by_their_strokes(tmp_path):
     """A plain stroke file and the canvas's json_data, and a broken one that gets its own error line."""
-    plain = {"width": 280, "height": 280, "brush": 16,
-             "strokes": [[[45, 60], [32, 150], [105, 150]], [[92, 60], [92, 222]], [[170, 60], [170, 222]]]}
+    plain = {
+        "width": 280,
+        "height": 280,
+        "brush": 16,
+        "strokes": [[[45, 60], [32, 150], [105, 150]], [[92, 60], [92, 222]], [[170, 60], [170, 222]]],
+    }
     (tmp_path / "plain.json").write_text(json.dumps(plain))
-    canvas = {"objects": [{"type": "Path", "strokeWidth": 16, "path": [["M", *stroke[0]], *[["L", *point] for point in stroke[1:]]]}
-                          for stroke in plain["strokes"]]}
+    canvas = {
+        "objects": [
+            {"type": "Path", "strokeWidth": 16, "path": [["M", *stroke[0]], *[["L", *point] for point in stroke[1:]]]}
+            for stroke in plain["strokes"]
+        ]
+    }
     (tmp_path / "canvas.json").write_text(json.dumps(canvas))
     (tmp_path / "broken.json").write_text('{"strokes": [[[1, 2], "x"]]}')
     completed = run_cli("--json", tmp_path)

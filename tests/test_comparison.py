@@ -41,8 +41,9 @@ def test_the_tutorial_reads_the_whole_canvas_as_one_digit(tutorial, mnist_test):
     assert recognition.digits[0].box == (0, 0, picture.shape[1], picture.shape[0])
 
 
-def test_a_small_digit_in_a_corner_stays_small_for_the_tutorial_and_is_centred_for_the_app(recognizer, tutorial,
-                                                                                           mnist_test):
+def test_a_small_digit_in_a_corner_stays_small_for_the_tutorial_and_is_centred_for_the_app(
+    recognizer, tutorial, mnist_test
+):
     images, labels = mnist_test
     page = np.full((280, 280, 4), 255, np.uint8)
     page[20:104, 20:104] = paper_picture([images[0]], scale=3)  # 84 px in the top-left corner
@@ -75,9 +76,23 @@ def test_the_committed_tutorial_model_is_one_convolution_and_its_figures_are_its
 def test_the_tutorial_recipe_trains_in_quick_mode(tmp_path, mnist_dir, mnist_test):
     output = tmp_path / "tutorial.keras"
     completed = subprocess.run(
-        [sys.executable, "train.py", "--recipe", "tutorial", "--quick", "--data-dir", str(mnist_dir.parent),
-         "--output", str(output), "--verbose", "0"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "train.py",
+            "--recipe",
+            "tutorial",
+            "--quick",
+            "--data-dir",
+            str(mnist_dir.parent),
+            "--output",
+            str(output),
+            "--verbose",
+            "0",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     metrics = json.loads(metrics_path_for(output).read_text())
@@ -86,8 +101,9 @@ def test_the_tutorial_recipe_trains_in_quick_mode(tmp_path, mnist_dir, mnist_tes
     assert len(metrics["history"]["val_accuracy"]) == train.TUTORIAL_EPOCHS
     assert not (tmp_path / "reports").exists()  # no figures: the shipped model's reports/ stays its own
     images, labels = mnist_test
-    accuracy = (Recognizer(output).probabilities(train.to_model_input(images[:1000])).argmax(axis=1)
-                == labels[:1000]).mean()
+    accuracy = (
+        Recognizer(output).probabilities(train.to_model_input(images[:1000])).argmax(axis=1) == labels[:1000]
+    ).mean()
     assert accuracy > 0.8, f"the quick tutorial model reads only {accuracy:.1%} of 1,000 test digits"
     assert abs(accuracy - metrics["mnist_test"]["accuracy"]) < 0.05  # its 1,000 first against all 10,000
 
@@ -95,8 +111,9 @@ def test_the_tutorial_recipe_trains_in_quick_mode(tmp_path, mnist_dir, mnist_tes
 def test_the_comparison_benchmark_scores_every_reading(tmp_path, mnist_dir, model_path):
     from benchmarks import comparison as benchmark
 
-    benchmark.main(["--per-condition", "3", "--numbers", "2", "--data-dir", str(mnist_dir.parent),
-                    "--results-dir", str(tmp_path)])
+    benchmark.main(
+        ["--per-condition", "3", "--numbers", "2", "--data-dir", str(mnist_dir.parent), "--results-dir", str(tmp_path)]
+    )
     summary = json.loads((tmp_path / "comparison.json").read_text())
     for name, path in (("shipped", model_path), ("tutorial", comparison.TUTORIAL_MODEL)):
         measured = json.loads(metrics_path_for(path).read_text())["mnist_test"]["accuracy"]

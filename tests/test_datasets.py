@@ -178,13 +178,16 @@ def test_unipen_reads_each_sample_s_strokes(tmp_path):
     assert pen.site_names == ("s0", "s1")
 
 
-@pytest.mark.parametrize("override, problem", [
-    ({"stroke_offsets": np.array([0, 2, 2, 5, 7, 9])}, "stroke_offsets"),
-    ({"sample_stroke_offsets": np.array([0, 1, 3])}, "sample_stroke_offsets"),
-    ({"labels": np.array([1, 12, 1], np.int8)}, "labels run outside 0-9"),
-    ({"writer": np.array([0, 1], np.int32)}, "2 writer ids for 3 samples"),
-    ({"points": np.full((9, 2), np.nan, np.float32)}, "not finite"),
-])
+@pytest.mark.parametrize(
+    "override, problem",
+    [
+        ({"stroke_offsets": np.array([0, 2, 2, 5, 7, 9])}, "stroke_offsets"),
+        ({"sample_stroke_offsets": np.array([0, 1, 3])}, "sample_stroke_offsets"),
+        ({"labels": np.array([1, 12, 1], np.int8)}, "labels run outside 0-9"),
+        ({"writer": np.array([0, 1], np.int32)}, "2 writer ids for 3 samples"),
+        ({"points": np.full((9, 2), np.nan, np.float32)}, "not finite"),
+    ],
+)
 def test_unipen_damage_is_named(tmp_path, override, problem):
     samples, labels, writers, sites = tiny_pen_samples()
     write_unipen(tmp_path, samples, labels, writers, sites, override)
@@ -209,8 +212,12 @@ def test_unipen_missing_file_array_and_counts(tmp_path):
 
 def test_cvl_reads_and_checks(tmp_path):
     images = np.random.default_rng(0).integers(0, 256, (4, 28, 28), dtype=np.uint8)
-    arrays = {"images": images, "labels": np.array([0, 1, 2, 3], np.int8),
-              "writer": np.array([5, 5, 6, 7], np.int32), "split": np.array([0, 1, 1, 2], np.int8)}
+    arrays = {
+        "images": images,
+        "labels": np.array([0, 1, 2, 3], np.int8),
+        "writer": np.array([5, 5, 6, 7], np.int32),
+        "split": np.array([0, 1, 1, 2], np.int8),
+    }
     np.savez(tmp_path / datasets.CVL_FILE, **arrays)
     cvl = datasets.load_cvl(tmp_path, check_counts=False)
     np.testing.assert_array_equal(cvl.images, images)

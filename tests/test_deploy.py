@@ -13,23 +13,37 @@ import re
 import statistics
 import threading
 import time
-import tomllib
 import urllib.request
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from browser import (
-    CHROMIUM, ROOT, SEVEN, Deployment, after_rerun, answer_locator, click_and_wait, draw_with_mouse,
-    launch_chromium, model_under_test, open_app,
+    CHROMIUM,
+    ROOT,
+    SEVEN,
+    Deployment,
+    after_rerun,
+    answer_locator,
+    click_and_wait,
+    draw_with_mouse,
+    launch_chromium,
+    model_under_test,
+    open_app,
 )
 from hostile import Flood, open_app_websocket, rerun_message, websocket_frame
 
-NGINX_PARTS = [Path("/usr/sbin/nginx"), Path("/usr/lib/nginx/modules/ngx_stream_module.so"),
-               Path("/usr/lib/nginx/modules/ngx_stream_js_module.so")]
-pytestmark = pytest.mark.skipif(not all(path.exists() for path in NGINX_PARTS),
-                                reason="needs Debian's nginx: apt-get install nginx libnginx-mod-stream "
-                                       "libnginx-mod-stream-js (./run.sh test does)")
+NGINX_PARTS = [
+    Path("/usr/sbin/nginx"),
+    Path("/usr/lib/nginx/modules/ngx_stream_module.so"),
+    Path("/usr/lib/nginx/modules/ngx_stream_js_module.so"),
+]
+pytestmark = pytest.mark.skipif(
+    not all(path.exists() for path in NGINX_PARTS),
+    reason="needs Debian's nginx: apt-get install nginx libnginx-mod-stream "
+    "libnginx-mod-stream-js (./run.sh test does)",
+)
 DESKTOP = {"width": 1280, "height": 900}
 CANDIDATE_FLOODERS = [f"127.0.0.{number}" for number in range(2, 40)]
 FLOOD_SECONDS = 12
@@ -55,8 +69,9 @@ def flooder(deployment):
 
 def get(deployment, path="/_stcore/health", source_address="127.0.0.1"):
     """(status, body) of one GET from source_address."""
-    connection = http.client.HTTPConnection("127.0.0.1", deployment.port, timeout=30,
-                                            source_address=(source_address, 0))
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", deployment.port, timeout=30, source_address=(source_address, 0)
+    )
     connection.request("GET", path)
     response = connection.getresponse()
     return response.status, response.read()
@@ -96,7 +111,8 @@ def test_the_configuration_is_nginx_s_own_files_in_the_state_folder(deployment):
     directives = "\n".join(line.split("#")[0] for line in config.splitlines())
     assert "/etc/nginx" not in directives and "/var/log" not in directives
     assert re.findall(r"_temp_path (\S+);", directives) and all(
-        path.startswith(str(deployment.state_dir)) for path in re.findall(r"_temp_path (\S+);", directives))
+        path.startswith(str(deployment.state_dir)) for path in re.findall(r"_temp_path (\S+);", directives)
+    )
 
 
 def test_health_check_and_page_through_nginx(deployment):
@@ -129,7 +145,10 @@ def test_an_upload_near_the_apps_limit_passes_nginx_and_gets_the_apps_own_answer
     page.get_by_role("tab", name="Upload").click()
     file_input = page.locator('[data-testid="stFileUploader"] input[type=file]')
     after_rerun(page, lambda: file_input.set_input_files(big))
-    assert "scan.png: not an image: looks like a text file" in page.locator('[data-testid="stAlertContentError"]').inner_text()
+    assert (
+        "scan.png: not an image: looks like a text file"
+        in page.locator('[data-testid="stAlertContentError"]').inner_text()
+    )
     page.context.close()
     uploads = [line for line in logged_requests(deployment, '"PUT /_stcore/upload_file/') if "no-such" not in line]
     assert uploads and re.search(r"\" 20[04] ", uploads[-1]) and not uploads[-1].endswith("upstream=-"), uploads
@@ -182,9 +201,11 @@ def test_under_a_flood_from_one_client_another_still_gets_its_health_checks_and_
         stop.set()
         checker.join()
     page.context.close()
-    print(f"\nflood from {flooder}: {flood.messages_sent:,} WebSocket messages written, HTTP {flood.statuses}; "
-          f"answers in {[round(seconds, 2) for _, seconds in answers]} s; health checks median "
-          f"{statistics.median(health_seconds):.3f} s, max {max(health_seconds):.3f} s")
+    print(
+        f"\nflood from {flooder}: {flood.messages_sent:,} WebSocket messages written, HTTP {flood.statuses}; "
+        f"answers in {[round(seconds, 2) for _, seconds in answers]} s; health checks median "
+        f"{statistics.median(health_seconds):.3f} s, max {max(health_seconds):.3f} s"
+    )
     assert [text for text, _ in answers] == ["7"] * len(answers) and len(answers) >= 3
     assert max(seconds for _, seconds in answers) < ANSWER_LIMIT
     assert health_failures == [] and max(health_seconds) < HEALTH_LIMIT

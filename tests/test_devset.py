@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import datasets
+import strokes
 from benchmarks import devset
 
 
@@ -77,7 +78,7 @@ def test_brush_draws_a_round_stroke_of_its_width():
 
 
 def test_canvas_forms_hold_the_same_drawing():
-    forms = {form: devset.make_canvas_digit(ring_digit(), np.random.default_rng(3), form) for form in devset.FORMS}
+    forms = {form: devset.make_canvas_digit(ring_digit(), np.random.default_rng(3), form) for form in strokes.FORMS}
     for canvas in forms.values():
         assert canvas.shape == (280, 280, 4) and canvas.dtype == np.uint8
     ink = forms["transparent"][..., 3]
@@ -125,7 +126,7 @@ def test_seeds_way_resizes_the_whole_canvas_white_on_black():
     ink[100:200, 30:130] = 255  # a square covering 28x28 pixels 10..19 and 3..12
     expected = np.zeros((28, 28), np.float32)
     expected[10:20, 3:13] = 1
-    for form in devset.FORMS:
+    for form in strokes.FORMS:
         np.testing.assert_allclose(devset.seeds_way(devset.canvas_form(ink, form))[..., 0], expected, atol=1e-6)
 
 
@@ -138,7 +139,6 @@ def test_samples_are_deterministic_and_labelled(test_set):
         assert text == text_again and text.isdigit() and 2 <= len(text) <= 6
         np.testing.assert_array_equal(image, image_again)
     assert [text for _, text in first] != [text for _, text in other]
-
 
 
 def test_pen_numbers_place_one_writer_s_digits_left_to_right():

@@ -9,16 +9,14 @@ stored in another form, or an input that holds no digit at all.
 import ast
 import json
 import re
-import struct
 import subprocess
 import sys
-import tomllib
 import uuid
-import zlib
 
 import cv2
 import numpy as np
 import pytest
+import tomllib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -203,8 +201,9 @@ for path in sorted(Path({str(tmp_path)!r}).glob("*.png")):
         messages.append(str(error))
 print(json.dumps({{"baseline": baseline, "peak": peak_memory(), "messages": messages}}))
 """
-    completed = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
-                               timeout=CLI_TIMEOUT)
+    completed = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=CLI_TIMEOUT
+    )
     assert completed.returncode == 0, completed.stderr
     report = json.loads(completed.stdout.splitlines()[-1])
     assert len(report["messages"]) == len(bombs)
@@ -231,8 +230,9 @@ def test_exif_orientation_turns_the_photo_upright_before_reading(recognizer, dig
     # What the model was given matches the upright picture, not the stored pixels: a check that does
     # not depend on whether the model happens to read a turned 7 as a 7 (or, sideways, cuts it into
     # two 1s: the stored pixels are normalised here without the model's cuts).
-    (seen,), (upright_seen,) = ([digit.image for digit in recognizer.recognize(picture).digits]
-                                for picture in (data, upright))
+    (seen,), (upright_seen,) = (
+        [digit.image for digit in recognizer.recognize(picture).digits] for picture in (data, upright)
+    )
     stored_seen = prepare(np.asarray(stored)).digits[0, ..., 0]
     assert np.abs(seen - upright_seen).mean() < 0.25 * np.abs(stored_seen - upright_seen).mean()
 
@@ -247,8 +247,8 @@ def test_24_megapixel_photo_is_read_where_the_digit_was_drawn(recognizer, good_f
     decoded_height, decoded_width = decode_image(data).shape[:2]
     assert decoded_width / decoded_height == pytest.approx(MEGAPIXELS_24[1] / MEGAPIXELS_24[0], rel=0.01)
     x, y, width, height = result.digits[0].box
-    assert 1 / 3 <= x / decoded_width and (x + width) / decoded_width <= 11 / 15
-    assert 1 / 5 <= y / decoded_height and (y + height) / decoded_height <= 4 / 5
+    assert x / decoded_width >= 1 / 3 and (x + width) / decoded_width <= 11 / 15
+    assert y / decoded_height >= 1 / 5 and (y + height) / decoded_height <= 4 / 5
     assert height / decoded_height > 1 / 3
 
 
@@ -271,8 +271,10 @@ def check_recognition(result):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from([b"", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"GIF89a", b"BM", b"RIFF", b"%PDF"]),
-       st.binary(max_size=400))
+@given(
+    st.sampled_from([b"", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"GIF89a", b"BM", b"RIFF", b"%PDF"]),
+    st.binary(max_size=400),
+)
 def test_any_bytes_give_a_recognition_or_image_error(recognizer, prefix, data):
     try:
         result = recognizer.recognize(prefix + data)
@@ -282,9 +284,15 @@ def test_any_bytes_give_a_recognition_or_image_error(recognizer, prefix, data):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(hnp.arrays(st.sampled_from([np.uint8, np.uint16, np.float32, np.float64, np.int32, np.bool_]),
-                  st.one_of(hnp.array_shapes(min_dims=1, max_dims=4, min_side=0, max_side=40),
-                            st.tuples(st.integers(1, 80), st.integers(1, 80), st.sampled_from([1, 2, 3, 4])))))
+@given(
+    hnp.arrays(
+        st.sampled_from([np.uint8, np.uint16, np.float32, np.float64, np.int32, np.bool_]),
+        st.one_of(
+            hnp.array_shapes(min_dims=1, max_dims=4, min_side=0, max_side=40),
+            st.tuples(st.integers(1, 80), st.integers(1, 80), st.sampled_from([1, 2, 3, 4])),
+        ),
+    )
+)
 def test_any_array_gives_a_recognition_or_image_error(recognizer, array):
     try:
         result = recognizer.recognize(array)
@@ -313,8 +321,13 @@ def mixed_folder(tmp_path_factory, good_files):
 
 
 def test_command_line_reads_every_good_file_and_names_every_bad_one(mixed_folder, good_files, model_path):
-    completed = subprocess.run([sys.executable, "predict.py", str(mixed_folder), "--model", str(model_path)],
-                               cwd=ROOT, capture_output=True, text=True, timeout=CLI_TIMEOUT)
+    completed = subprocess.run(
+        [sys.executable, "predict.py", str(mixed_folder), "--model", str(model_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+    )
     assert completed.returncode == 1
     assert "Traceback" not in completed.stderr
     errors = [line for line in completed.stderr.splitlines() if line.startswith("error: ")]
@@ -404,8 +417,26 @@ def test_app_opens_no_path_made_from_an_uploaded_file_name(app_model, good_files
     assert not [path for path in opened_files if token in path]
 
 
-FILE_SYSTEM_CALLS = {"open", "Path", "imread", "imwrite", "read_bytes", "write_bytes", "read_text", "write_text",
-                     "mkdir", "unlink", "remove", "rename", "replace", "save", "load", "copy", "move", "listdir"}
+FILE_SYSTEM_CALLS = {
+    "open",
+    "Path",
+    "imread",
+    "imwrite",
+    "read_bytes",
+    "write_bytes",
+    "read_text",
+    "write_text",
+    "mkdir",
+    "unlink",
+    "remove",
+    "rename",
+    "replace",
+    "save",
+    "load",
+    "copy",
+    "move",
+    "listdir",
+}
 
 
 def called_name(call):
@@ -420,8 +451,12 @@ def test_app_source_builds_no_path_from_an_uploaded_file_name():
     assert calls  # the model path and its metrics file are opened: the check does see file access
     for call in calls:
         arguments = [*call.args, *(keyword.value for keyword in call.keywords)]
-        names = [node for argument in arguments for node in ast.walk(argument)
-                 if isinstance(node, ast.Attribute) and node.attr == "name"]
+        names = [
+            node
+            for argument in arguments
+            for node in ast.walk(argument)
+            if isinstance(node, ast.Attribute) and node.attr == "name"
+        ]
         assert not names, f"app.py line {call.lineno}: {ast.unparse(call)}"
     uploads = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and called_name(node) == "getvalue"]
     assert uploads  # uploaded files are read from memory

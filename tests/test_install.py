@@ -18,8 +18,19 @@ import numpy as np
 import pytest
 
 from browser import (
-    CHROMIUM, ROOT, SEVEN, AppServer, answer_locator, click_and_wait, draw_with_mouse, launch_chromium,
-    mnist_test_set, open_app, paper_picture, png_bytes, readable_digit,
+    CHROMIUM,
+    ROOT,
+    SEVEN,
+    AppServer,
+    answer_locator,
+    click_and_wait,
+    draw_with_mouse,
+    launch_chromium,
+    mnist_test_set,
+    open_app,
+    paper_picture,
+    png_bytes,
+    readable_digit,
 )
 from recognizer import Recognizer
 
@@ -44,9 +55,22 @@ def app_environment(tmp_path_factory):
     venv.create(folder, with_pip=True)
     python = folder / "bin" / "python"
     # As run.sh installs it (--no-compile), without the cache a fresh machine lacks.
-    subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-compile", "--no-cache-dir",
-                    "--disable-pip-version-check", "-r", ROOT / "requirements.txt"],
-                   check=True, timeout=INSTALL_TIMEOUT)
+    subprocess.run(
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-compile",
+            "--no-cache-dir",
+            "--disable-pip-version-check",
+            "-r",
+            ROOT / "requirements.txt",
+        ],
+        check=True,
+        timeout=INSTALL_TIMEOUT,
+    )
     seconds = time.perf_counter() - started
     megabytes = folder_megabytes(folder)
     print(f"\nrequirements.txt in a fresh virtual environment: {megabytes:.0f} MB, installed in {seconds:.0f} s")
@@ -67,8 +91,14 @@ def test_predict_reads_a_digit_without_tensorflow(app_environment, tmp_path, mni
     images, labels = mnist_test_set(mnist_dir)
     picture = tmp_path / "four.png"
     picture.write_bytes(png_bytes(paper_picture([readable_digit(recognizer, images, labels, 4)])))
-    completed = subprocess.run([python, "predict.py", "--json", str(picture)], cwd=ROOT, capture_output=True,
-                               text=True, timeout=120, env=WRITES_BYTECODE)
+    completed = subprocess.run(
+        [python, "predict.py", "--json", str(picture)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=WRITES_BYTECODE,
+    )
     assert completed.returncode == 0, completed.stderr
     assert json.loads(completed.stdout)["text"] == "4"  # MNIST's own label
 
@@ -80,8 +110,13 @@ def test_a_stale_export_without_tensorflow_says_how_to_fix_it(app_environment, t
     model.write_bytes((ROOT / "digit_model.keras").read_bytes())  # no digit_model.onnx beside this copy
     picture = tmp_path / "blank.png"
     picture.write_bytes(png_bytes(np.full((28, 28, 4), 255, np.uint8)))  # never read: the model fails first
-    completed = subprocess.run([python, "predict.py", "--model", str(model), str(picture)], cwd=ROOT,
-                               capture_output=True, text=True, timeout=120)
+    completed = subprocess.run(
+        [python, "predict.py", "--model", str(model), str(picture)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert completed.returncode != 0
     assert "digit_model.onnx is missing" in completed.stderr
     assert "requirements-train.txt" in completed.stderr and "python export.py" in completed.stderr

@@ -17,8 +17,9 @@ from test_deploy import NGINX_PARTS
 
 pytestmark = [
     pytest.mark.load,
-    pytest.mark.skipif(not CHROMIUM.exists(),
-                       reason=f"needs Debian's Chromium at {CHROMIUM}: apt-get install -y chromium"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason=f"needs Debian's Chromium at {CHROMIUM}: apt-get install -y chromium"
+    ),
 ]
 pytest.importorskip("playwright.async_api")
 from benchmarks import load  # noqa: E402  (needs Playwright)
@@ -38,8 +39,9 @@ def test_twenty_users_at_once_each_see_only_their_own_answer(model_path, tmp_pat
         pytest.skip("needs Debian's nginx: apt-get install nginx libnginx-mod-stream libnginx-mod-stream-js")
     server = Deployment(tmp_path / "deploy", replicas, environment) if replicas else AppServer(environment)
     with server:
-        summary = asyncio.run(load.run_load(server.url, server.process.pid, SESSIONS, LOAD_SECONDS,
-                                            separate_clients=bool(replicas)))
+        summary = asyncio.run(
+            load.run_load(server.url, server.process.pid, SESSIONS, LOAD_SECONDS, separate_clients=bool(replicas))
+        )
     summary["front"] = load.front(replicas)
     load.write_results(summary, tmp_path / "results")
     print("\n" + load.markdown(summary))

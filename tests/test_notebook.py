@@ -18,8 +18,9 @@ CELL_TIMEOUT = 180  # seconds: the whole notebook is meant to run in at most 3 m
 def executed(mnist_dir):
     """The notebook after a run in a fresh kernel, in memory: the committed file is never rewritten."""
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    client = NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name="python3",
-                            resources={"metadata": {"path": str(NOTEBOOK.parent)}})
+    client = NotebookClient(
+        notebook, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}
+    )
     started = time.perf_counter()
     client.execute()
     print(f"\nthe notebook ran in {time.perf_counter() - started:.0f} s")
@@ -43,7 +44,9 @@ def test_every_code_cell_ran_without_an_error(executed):
 
 
 def test_it_shows_a_figure_for_each_part(executed):
-    figures = sum("image/png" in output.get("data", {}) for cell in executed.cells for output in cell.get("outputs", []))
+    figures = sum(
+        "image/png" in output.get("data", {}) for cell in executed.cells for output in cell.get("outputs", [])
+    )
     # sources (4), augmentation (4), normalisation, curves, confusion, errors (2), noisy inputs, saliency, comparison
     assert figures >= 16
 

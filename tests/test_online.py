@@ -83,8 +83,9 @@ def test_stroke_input_is_read_by_both_views_and_pixels_by_the_image_alone(shippe
     drawing = {"width": 280, "height": 280, "brush": 16, "strokes": [[[110, 40], [110, 240]]]}
     by_strokes = shipped.recognize_strokes(drawing)
     assert by_strokes.views == ("image", "online") and by_strokes.to_dict()["views"] == ["image", "online"]
-    picture = strokes.canvas_form(strokes.draw_strokes([np.array([[110.0, 40.0], [110.0, 240.0]])], (280, 280), 16),
-                                  "transparent")
+    picture = strokes.canvas_form(
+        strokes.draw_strokes([np.array([[110.0, 40.0], [110.0, 240.0]])], (280, 280), 16), "transparent"
+    )
     by_pixels = shipped.recognize(picture)
     assert by_pixels.views == ("image",) and by_pixels.text == by_strokes.text == "1"
     # The combined probabilities are the image's and the online model's, weighted as the metrics file says.
@@ -104,8 +105,21 @@ def test_a_missing_or_stale_online_export_falls_back_to_the_image_alone(tmp_path
 def test_quick_online_training_runs_end_to_end(tmp_path, mnist_dir):
     output = tmp_path / "online.keras"
     completed = subprocess.run(
-        [sys.executable, "train_online.py", "--quick", "--data-dir", str(mnist_dir.parent), "--output", str(output),
-         "--verbose", "0"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "train_online.py",
+            "--quick",
+            "--data-dir",
+            str(mnist_dir.parent),
+            "--output",
+            str(output),
+            "--verbose",
+            "0",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     metrics = json.loads(metrics_path_for(output).read_text())

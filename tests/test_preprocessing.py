@@ -22,8 +22,7 @@ from preprocessing import ImageError, decode_image, fit_to_mnist, ink_image, pre
 
 CANVAS = 280  # the app's drawing canvas side
 # Digit shapes as strokes (polylines) in a unit box: x to the right, y down.
-TWO = [[(0.15, 0.25), (0.3, 0.08), (0.6, 0.05), (0.8, 0.2), (0.75, 0.45), (0.4, 0.7), (0.1, 0.95),
-        (0.9, 0.95)]]
+TWO = [[(0.15, 0.25), (0.3, 0.08), (0.6, 0.05), (0.8, 0.2), (0.75, 0.45), (0.4, 0.7), (0.1, 0.95), (0.9, 0.95)]]
 FIVE_WITH_LOOSE_BAR = [
     [(0.3, 0.12), (0.85, 0.12)],  # the bar, drawn apart from the body
     [(0.25, 0.2), (0.2, 0.5), (0.55, 0.45), (0.8, 0.6), (0.75, 0.85), (0.45, 0.97), (0.15, 0.88)],
@@ -75,8 +74,10 @@ def text_ink(text, scale=4.0, thickness=12, margin=60):
     (width, height), _ = cv2.getTextSize(text, font, scale, thickness)
     ink = np.zeros((height + 2 * margin, width + 2 * margin), np.uint8)
     cv2.putText(ink, text, (margin, margin + height), font, scale, 255, thickness, cv2.LINE_AA)
-    starts = [margin + cv2.getTextSize(text[:index], font, scale, thickness)[0][0] if index else margin
-              for index in range(len(text) + 1)]
+    starts = [
+        margin + cv2.getTextSize(text[:index], font, scale, thickness)[0][0] if index else margin
+        for index in range(len(text) + 1)
+    ]
     return ink, list(zip(starts[:-1], starts[1:]))
 
 
@@ -108,8 +109,9 @@ def png_header_only(width, height):
         return struct.pack(">I", len(payload)) + kind + payload + checksum
 
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 100))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b"")
+    )
 
 
 def correlation(first, second):
@@ -158,8 +160,9 @@ def test_fit_to_mnist_scales_the_longer_side_to_20_and_centres_the_mass():
 
 def test_same_stroke_at_any_size_and_place_gives_the_same_digit():
     placements = [(0.9, (140, 140)), (0.4, (70, 80)), (0.6, (170, 160)), (0.3, (220, 210))]
-    digits = [only_digit(transparent_canvas(draw_strokes(TWO, fraction * CANVAS, centre)))
-              for fraction, centre in placements]
+    digits = [
+        only_digit(transparent_canvas(draw_strokes(TWO, fraction * CANVAS, centre))) for fraction, centre in placements
+    ]
     for digit in digits:
         assert centre_of_mass(digit) == pytest.approx((14.0, 14.0), abs=0.3)
         assert correlation(digit, digits[0]) > 0.95
@@ -314,8 +317,12 @@ def test_light_ink_on_dark_reads_like_dark_ink_on_light():
 
 def test_speckles_and_thin_pen_lines_on_a_big_photo():
     # A ballpoint-thin 3 px line on a 1400 px photo, which is found at WORK_SIDE.
-    ink = np.hstack([draw_strokes(strokes, 600, centre=(250, 450), brush=3, size=(500, 900))
-                     for strokes in (TWO, FIVE_WITH_LOOSE_BAR, SEVEN_WITH_LOOSE_CROSSBAR)])
+    ink = np.hstack(
+        [
+            draw_strokes(strokes, 600, centre=(250, 450), brush=3, size=(500, 900))
+            for strokes in (TWO, FIVE_WITH_LOOSE_BAR, SEVEN_WITH_LOOSE_CROSSBAR)
+        ]
+    )
     assert max(ink.shape) > preprocessing.WORK_SIDE
     photo = photo_of(ink).copy()
     speckles = np.random.default_rng(1).random(photo.shape[:2])
@@ -462,8 +469,22 @@ JPEG_BYTES = SEVEN_FILES["JPEG"]
         (png_header_only(10000, 10000), "too large"),
         (png_header_only(7000, 7000), "too large: 7000x7000 pixels"),
     ],
-    ids=["empty", "truncated-png", "truncated-jpeg", "png-header-only", "pdf", "text", "utf16",
-         "ico", "tga", "svg", "heic", "bomb-900MP", "bomb-100MP", "bomb-49MP"],
+    ids=[
+        "empty",
+        "truncated-png",
+        "truncated-jpeg",
+        "png-header-only",
+        "pdf",
+        "text",
+        "utf16",
+        "ico",
+        "tga",
+        "svg",
+        "heic",
+        "bomb-900MP",
+        "bomb-100MP",
+        "bomb-49MP",
+    ],
 )
 def test_bad_files_give_a_specific_image_error(data, message):
     with pytest.raises(ImageError, match=message):
@@ -504,8 +525,9 @@ def check_prepared(prepared):
     assert prepared.digits.min(initial=0) >= 0 and prepared.digits.max(initial=1) <= 1
 
 
-ANY_DTYPE = st.sampled_from([np.uint8, np.uint16, np.int16, np.int32, np.int64, np.float16, np.float32,
-                             np.float64, np.bool_])
+ANY_DTYPE = st.sampled_from(
+    [np.uint8, np.uint16, np.int16, np.int32, np.int64, np.float16, np.float32, np.float64, np.bool_]
+)
 ANY_SHAPE = st.one_of(
     hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=24),
     st.tuples(st.integers(1, 48), st.integers(1, 48), st.integers(1, 5)),
@@ -535,8 +557,10 @@ def test_any_random_drawing_gives_valid_digits(height, width, seed):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.sampled_from([b"", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF89a", b"BM", b"RIFF", b"II*\x00"]),
-       st.binary(max_size=600))
+@given(
+    st.sampled_from([b"", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF89a", b"BM", b"RIFF", b"II*\x00"]),
+    st.binary(max_size=600),
+)
 def test_any_bytes_decode_or_give_image_error(prefix, data):
     try:
         image = decode_image(prefix + data)
@@ -583,11 +607,15 @@ def test_best_partition_matches_trying_every_partition():
     rng = np.random.default_rng(4)
     for _ in range(200):
         count = int(rng.integers(1, 7))
-        confidences = {(start, end): float(rng.uniform(0.05, 1.0))
-                       for start in range(count) for end in range(start + 1, count + 1) if rng.random() < 0.8}
+        confidences = {
+            (start, end): float(rng.uniform(0.05, 1.0))
+            for start in range(count)
+            for end in range(start + 1, count + 1)
+            if rng.random() < 0.8
+        }
         confidences[0, count] = confidences.get((0, count), 0.3)  # one reading always exists
         costs = rng.uniform(-1.5, 0, size=(count + 1, 2))
-        boundary_cost = lambda position, cut: float(costs[position, int(cut)])  # noqa: E731
+        boundary_cost = lambda position, cut, costs=costs: float(costs[position, int(cut)])  # noqa: E731
         chosen, _ = preprocessing.best_partition(count, confidences, boundary_cost)
         assert chosen == brute_force_partition(count, confidences, boundary_cost)
 
@@ -595,7 +623,9 @@ def test_best_partition_matches_trying_every_partition():
 def test_best_partition_flags_a_close_call_as_doubtful():
     sure = {(0, 1): 0.99, (1, 2): 0.99, (0, 2): 0.05}  # two clear digits, and a poor reading as one
     chosen, margin = preprocessing.best_partition(2, sure, lambda position, cut: preprocessing.CUT_PENALTY * cut)
-    assert chosen == [(0, 1), (1, 2)] and margin == pytest.approx(np.log(0.99 * 0.99 / 0.05) + preprocessing.CUT_PENALTY)
+    assert chosen == [(0, 1), (1, 2)] and margin == pytest.approx(
+        np.log(0.99 * 0.99 / 0.05) + preprocessing.CUT_PENALTY
+    )
     close = {(0, 1): 0.7, (1, 2): 0.7, (0, 2): 0.4}  # 0.49 x 0.85 against 0.4: a log ratio of 0.04
     margin = preprocessing.best_partition(2, close, lambda position, cut: preprocessing.CUT_PENALTY * cut)[1]
     assert margin < preprocessing.DOUBT_MARGIN

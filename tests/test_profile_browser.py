@@ -9,8 +9,17 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from browser import (
-    CHROMIUM, ONE, AppServer, after_rerun, answer_locator, clear, click_and_wait, draw_with_mouse, launch_chromium,
-    model_under_test, open_app,
+    CHROMIUM,
+    ONE,
+    AppServer,
+    after_rerun,
+    answer_locator,
+    clear,
+    click_and_wait,
+    draw_with_mouse,
+    launch_chromium,
+    model_under_test,
+    open_app,
 )
 
 pytestmark = pytest.mark.skipif(
@@ -35,7 +44,9 @@ def predict(page):
 
 def correct_to(page, digit):
     """Pick the true digit in "Wrong? It was ..." and press Save correction."""
-    opener = page.locator(".st-key-correct_drawing [data-testid='stSelectbox']").first.get_by_role("button", name="Open")
+    opener = page.locator(".st-key-correct_drawing [data-testid='stSelectbox']").first.get_by_role(
+        "button", name="Open"
+    )
     option = page.get_by_role("option", name=digit, exact=True)
     for _ in range(5):  # a click while the page is still settling can be lost: open the list until it shows
         opener.click()
@@ -79,7 +90,8 @@ def test_a_correction_personalises_only_its_own_session_and_forget_me_deletes_it
         # The SQLite file itself: one profile, one example with the true digit, the image and the strokes.
         ((token_hash,),) = table(database, "SELECT token_hash FROM profiles")
         ((digit, image_bytes, has_strokes),) = table(
-            database, "SELECT digit, length(image), strokes IS NOT NULL FROM examples")
+            database, "SELECT digit, length(image), strokes IS NOT NULL FROM examples"
+        )
         assert (digit, image_bytes, has_strokes) == (int(CORRECTED_TO), 784, 1)
         token = parse_qs(urlparse(mine.url).query)["profile"][0]  # the secret link is the page's address
         assert hashlib.sha256(token.encode()).hexdigest() == token_hash

@@ -14,8 +14,12 @@ import strokes
 
 WRITERS = 4
 WRITES_EACH = 40
-FOUR = {"width": 280, "height": 280, "brush": 20,
-        "strokes": [[[90, 40], [70, 160], [190, 160]], [[160, 70], [160, 250]]]}
+FOUR = {
+    "width": 280,
+    "height": 280,
+    "brush": 20,
+    "strokes": [[[90, 40], [70, 160], [190, 160]], [[160, 70], [160, 250]]],
+}
 
 
 def digit_image(seed):
@@ -56,18 +60,21 @@ def test_examples_are_kept_as_given(store):
     assert store.count(token) == 2
 
 
-@pytest.mark.parametrize("digit, image, reason", [
-    (10, digit_image(0), "label must be a digit 0-9"),
-    (-1, digit_image(0), "label must be a digit 0-9"),
-    (True, digit_image(0), "label must be a digit 0-9"),
-    ("4", digit_image(0), "label must be a digit 0-9"),
-    (4.0, digit_image(0), "label must be a digit 0-9"),
-    (4, np.zeros((28, 27), np.float32), "must be 28x28"),
-    (4, np.zeros((28, 28, 1), np.float32), "must be 28x28"),
-    (4, np.zeros((28, 28), np.int32), "uint8 levels or floats"),
-    (4, np.full((28, 28), 1.5, np.float32), "between 0 and 1"),
-    (4, np.full((28, 28), np.nan, np.float32), "between 0 and 1"),
-])
+@pytest.mark.parametrize(
+    "digit, image, reason",
+    [
+        (10, digit_image(0), "label must be a digit 0-9"),
+        (-1, digit_image(0), "label must be a digit 0-9"),
+        (True, digit_image(0), "label must be a digit 0-9"),
+        ("4", digit_image(0), "label must be a digit 0-9"),
+        (4.0, digit_image(0), "label must be a digit 0-9"),
+        (4, np.zeros((28, 27), np.float32), "must be 28x28"),
+        (4, np.zeros((28, 28, 1), np.float32), "must be 28x28"),
+        (4, np.zeros((28, 28), np.int32), "uint8 levels or floats"),
+        (4, np.full((28, 28), 1.5, np.float32), "between 0 and 1"),
+        (4, np.full((28, 28), np.nan, np.float32), "between 0 and 1"),
+    ],
+)
 def test_bad_rows_are_refused_and_nothing_of_them_is_kept(store, digit, image, reason):
     token = store.create_profile()
     with pytest.raises(profiles.ExampleError, match=reason) as caught:
@@ -87,11 +94,15 @@ def test_the_database_refuses_bad_rows_written_behind_the_store(store):
     """The table's own checks hold even for a program that does not use ProfileStore."""
     store.create_profile()
     with sqlite3.connect(store.path) as connection, pytest.raises(sqlite3.IntegrityError):
-        connection.execute("INSERT INTO examples (profile_id, digit, image, created, source) "
-                           "VALUES (1, 12, zeroblob(784), 0, 'correction')")
+        connection.execute(
+            "INSERT INTO examples (profile_id, digit, image, created, source) "
+            "VALUES (1, 12, zeroblob(784), 0, 'correction')"
+        )
     with sqlite3.connect(store.path) as connection, pytest.raises(sqlite3.IntegrityError):
-        connection.execute("INSERT INTO examples (profile_id, digit, image, created, source) "
-                           "VALUES (1, 2, zeroblob(100), 0, 'correction')")
+        connection.execute(
+            "INSERT INTO examples (profile_id, digit, image, created, source) "
+            "VALUES (1, 2, zeroblob(100), 0, 'correction')"
+        )
 
 
 def test_profiles_are_private(store):
@@ -225,8 +236,12 @@ def test_export_and_import_give_back_the_same_examples(store, tmp_path):
     exported = store.examples(token)
     folder = profiles.write_examples_folder(exported, tmp_path / "export")
     assert sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*.*")) == [
-        f"1/{exported.ids[1]}.png", f"4/{exported.ids[0]}.json", f"4/{exported.ids[0]}.png",
-        f"4/{exported.ids[2]}.png", "labels.csv"]
+        f"1/{exported.ids[1]}.png",
+        f"4/{exported.ids[0]}.json",
+        f"4/{exported.ids[0]}.png",
+        f"4/{exported.ids[2]}.png",
+        "labels.csv",
+    ]
     picture = cv2.imread(str(folder / "1" / f"{exported.ids[1]}.png"), cv2.IMREAD_UNCHANGED)
     np.testing.assert_array_equal(picture, np.round(digit_image(2) * 255).astype(np.uint8))
     zipped = profiles.examples_zip(exported)
@@ -260,8 +275,9 @@ def test_a_folder_made_by_hand_reads_pictures_and_strokes_as_the_app_does(tmp_pa
     # Independent truth: the recognizer's own preparation of the same drawing and the same picture.
     np.testing.assert_allclose(examples.images[0], strokes.prepare_drawing(drawing).digits[0, ..., 0], atol=1e-6)
     _, encoded = cv2.imencode(".png", 255 - ink)
-    np.testing.assert_allclose(examples.images[1], preprocessing.prepare_file(encoded.tobytes()).digits[0, ..., 0],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        examples.images[1], preprocessing.prepare_file(encoded.tobytes()).digits[0, ..., 0], atol=1e-6
+    )
     assert examples.drawings[1] is None and examples.drawings[0].to_json() == drawing.to_json()
     assert len(problems) == 1 and problems[0][0].endswith("7/broken.png")
     with pytest.raises(profiles.ExampleError, match="broken.png"):

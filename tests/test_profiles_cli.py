@@ -1,4 +1,4 @@
-"""A stored profile on the command line (predict.py --profile) and examples folders in training (train.py --extra-data)."""
+"""A stored profile on the command line (predict.py --profile); examples folders in training (train.py --extra-data)."""
 
 import json
 import subprocess
@@ -30,8 +30,9 @@ def square_picture():
 
 
 def run(script, *arguments, timeout=120):
-    return subprocess.run([sys.executable, script, *map(str, arguments)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, script, *map(str, arguments)], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture
@@ -72,12 +73,26 @@ def test_predict_profile_errors_are_clear(stored_profile, tmp_path):
 
 def test_training_takes_examples_folders(tmp_path, mnist_dir):
     """A quick run with a folder of squares labelled 4: the trained model reads a square as 4."""
-    examples = profiles.Examples(np.stack([square(margin=margin) for margin in (5, 6, 7, 8)] * 10) / np.float32(255),
-                                 np.full(40, SQUARE_LABEL), (None,) * 40)
+    examples = profiles.Examples(
+        np.stack([square(margin=margin) for margin in (5, 6, 7, 8)] * 10) / np.float32(255),
+        np.full(40, SQUARE_LABEL),
+        (None,) * 40,
+    )
     folder = profiles.write_examples_folder(examples, tmp_path / "mine")
     output = tmp_path / "quick.keras"
-    completed = run("train.py", "--quick", "--data-dir", mnist_dir.parent, "--output", output, "--verbose", "0",
-                    "--extra-data", folder, timeout=600)
+    completed = run(
+        "train.py",
+        "--quick",
+        "--data-dir",
+        mnist_dir.parent,
+        "--output",
+        output,
+        "--verbose",
+        "0",
+        "--extra-data",
+        folder,
+        timeout=600,
+    )
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert "40 users' examples" in completed.stdout
     metrics = json.loads(metrics_path_for(output).read_text())

@@ -21,8 +21,9 @@ def linear_recognizer(tmp_path_factory):
     """A real Keras model whose log odds are linear in the ink, so every occlusion can be worked out by hand."""
     import keras
 
-    model = keras.Sequential([keras.Input(shape=(28, 28, 1)), keras.layers.Flatten(),
-                              keras.layers.Dense(10, activation="softmax")])
+    model = keras.Sequential(
+        [keras.Input(shape=(28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")]
+    )
     left = np.zeros((28, 28), np.float32)
     left[:, :SPLIT_COLUMN] = 1
     weights = np.zeros((28 * 28, 10), np.float32)
@@ -139,12 +140,15 @@ def test_overlay_colours_ink_by_its_saliency():
     assert not picture[image == 0].any()
 
 
-@pytest.mark.parametrize("image, digit, versus, message", [
-    (np.zeros((27, 28)), 7, None, r"shape \(27, 28\)"),
-    (np.full((28, 28), np.nan), 7, None, "NaN"),
-    (np.zeros((28, 28)), 10, None, "from 0 to 9"),
-    (np.zeros((28, 28)), 7, 7, "must differ"),
-])
+@pytest.mark.parametrize(
+    "image, digit, versus, message",
+    [
+        (np.zeros((27, 28)), 7, None, r"shape \(27, 28\)"),
+        (np.full((28, 28), np.nan), 7, None, "NaN"),
+        (np.zeros((28, 28)), 10, None, "from 0 to 9"),
+        (np.zeros((28, 28)), 7, 7, "must differ"),
+    ],
+)
 def test_bad_input_is_refused_with_the_reason(recognizer, image, digit, versus, message):
     with pytest.raises(saliency.SaliencyError, match=message):
         saliency.occlusion(recognizer.probabilities, image, digit, versus)

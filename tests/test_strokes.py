@@ -104,7 +104,8 @@ def test_stroke_files_are_read_as_their_digits(recognizer):
     touching = recognizer.recognize_strokes(plain([ellipse(80, 140, 36, 60), ellipse(151, 140, 36, 60)]))
     assert touching.text == "00" and touching.split_by == "strokes"
     assert [box[0] for box in (digit.box for digit in touching.digits)] == sorted(
-        box[0] for box in (digit.box for digit in touching.digits))
+        box[0] for box in (digit.box for digit in touching.digits)
+    )
 
 
 def test_touching_digits_from_strokes_match_each_digit_drawn_alone(recognizer):
@@ -117,10 +118,12 @@ def test_touching_digits_from_strokes_match_each_digit_drawn_alone(recognizer):
 
 def test_canvas_json_data_paths_are_read_like_plain_strokes():
     """The canvas's Path objects (M, Q, L commands) give the points they pass through."""
-    objects = {"objects": [
-        {"type": "Path", "strokeWidth": 12, "path": [["M", 10, 20], ["Q", 10, 20, 30, 40], ["L", 50, 60]]},
-        {"type": "rect", "left": 0},  # not a stroke: skipped
-    ]}
+    objects = {
+        "objects": [
+            {"type": "Path", "strokeWidth": 12, "path": [["M", 10, 20], ["Q", 10, 20, 30, 40], ["L", 50, 60]]},
+            {"type": "rect", "left": 0},  # not a stroke: skipped
+        ]
+    }
     drawing = strokes.parse_drawing(objects, width=280, height=280)
     assert drawing.brush == 12 and len(drawing.strokes) == 1 and (drawing.width, drawing.height) == (280, 280)
     points = drawing.strokes[0]
@@ -141,18 +144,21 @@ def test_a_saved_drawing_reads_back_exactly():
         np.testing.assert_allclose(first, second, atol=0.005)
 
 
-@pytest.mark.parametrize("payload, message", [
-    (b"\xff\xfe not json", "not a JSON stroke file"),
-    ("[1, 2]", "JSON object"),
-    ({"lines": []}, "needs 'strokes'"),
-    ({"strokes": "abc"}, "'strokes' must be a list"),
-    ({"strokes": [[[1, 2], [3]]]}, r"stroke 1, point 2: expected \[x, y\]"),
-    ({"strokes": [[[1, float("nan")]]]}, "finite number"),
-    ({"strokes": [[[1, 2]]], "brush": -3}, "'brush' must be between"),
-    ({"strokes": [[[1, 2]]], "width": 1e9, "height": 10}, "1-10000 px"),
-    ({"strokes": [[[0, 0]]] * (strokes.MAX_STROKES + 1)}, "at most 500"),
-    ({"objects": [{"type": "path", "path": [["A", 1, 2, 3]]}]}, "cannot read the path command"),
-])
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        (b"\xff\xfe not json", "not a JSON stroke file"),
+        ("[1, 2]", "JSON object"),
+        ({"lines": []}, "needs 'strokes'"),
+        ({"strokes": "abc"}, "'strokes' must be a list"),
+        ({"strokes": [[[1, 2], [3]]]}, r"stroke 1, point 2: expected \[x, y\]"),
+        ({"strokes": [[[1, float("nan")]]]}, "finite number"),
+        ({"strokes": [[[1, 2]]], "brush": -3}, "'brush' must be between"),
+        ({"strokes": [[[1, 2]]], "width": 1e9, "height": 10}, "1-10000 px"),
+        ({"strokes": [[[0, 0]]] * (strokes.MAX_STROKES + 1)}, "at most 500"),
+        ({"objects": [{"type": "path", "path": [["A", 1, 2, 3]]}]}, "cannot read the path command"),
+    ],
+)
 def test_bad_stroke_files_are_refused_with_the_reason(payload, message):
     with pytest.raises(strokes.StrokeError, match=message):
         strokes.parse_drawing(payload)

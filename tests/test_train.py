@@ -9,16 +9,28 @@ import pytest
 
 import datasets
 import train
-from recognizer import metrics_path_for
 from conftest import ROOT
+from recognizer import metrics_path_for
 
 
 def test_quick_training_beats_chance_by_far(tmp_path, mnist_dir):
     output = tmp_path / "quick.keras"
     completed = subprocess.run(
-        [sys.executable, "train.py", "--quick", "--data-dir", str(mnist_dir.parent),
-         "--output", str(output), "--verbose", "0"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "train.py",
+            "--quick",
+            "--data-dir",
+            str(mnist_dir.parent),
+            "--output",
+            str(output),
+            "--verbose",
+            "0",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     metrics = json.loads(metrics_path_for(output).read_text())
@@ -44,9 +56,19 @@ def test_quick_training_beats_chance_by_far(tmp_path, mnist_dir):
 
 def test_missing_data_gives_a_clear_error(tmp_path):
     completed = subprocess.run(
-        [sys.executable, "train.py", "--quick", "--data-dir", str(tmp_path / "nowhere"), "--output",
-         str(tmp_path / "model.keras")],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "train.py",
+            "--quick",
+            "--data-dir",
+            str(tmp_path / "nowhere"),
+            "--output",
+            str(tmp_path / "model.keras"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert completed.returncode != 0
     assert "error: MNIST is not in" in completed.stderr and "Traceback" not in completed.stderr
@@ -57,7 +79,10 @@ def test_missing_pen_data_names_the_file_and_the_fix(tmp_path, mnist_dir):
     (tmp_path / "mnist").symlink_to(mnist_dir)
     completed = subprocess.run(
         [sys.executable, "train.py", "--quick", "--data-dir", str(tmp_path), "--output", str(tmp_path / "m.keras")],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert completed.returncode != 0 and "Traceback" not in completed.stderr
     assert "unipen_digits.npz is missing" in completed.stderr and "--data-dir" in completed.stderr
@@ -93,7 +118,7 @@ def test_augmented_digits_stay_mnist_normalised(mnist_dir):
     for image in images[:50]:
         digit = train.augment(image, rng)
         assert digit.shape == (28, 28) and digit.dtype == np.float32
-        assert 0.0 <= digit.min() and digit.max() <= 1.0 and digit.max() > 0.5
+        assert digit.min() >= 0.0 and digit.max() <= 1.0 and digit.max() > 0.5
         rows, columns = np.indices(digit.shape)
         centre = ((digit * rows).sum() / digit.sum(), (digit * columns).sum() / digit.sum())
         assert np.allclose(centre, (14, 14), atol=2.0)
@@ -101,8 +126,10 @@ def test_augmented_digits_stay_mnist_normalised(mnist_dir):
 
 def test_augmented_batches_are_reproducible(mnist_dir):
     (images, labels), _ = datasets.load_mnist(mnist_dir)
-    sources = {"a": (images[:64], labels[:64], 0.75, train.augment),
-               "b": (images[64:96], labels[64:96], 0.25, train.jitter_pooled)}
+    sources = {
+        "a": (images[:64], labels[:64], 0.75, train.augment),
+        "b": (images[64:96], labels[64:96], 0.25, train.jitter_pooled),
+    }
     first = train.AugmentedBatches(sources, batch_size=32, steps=3, seed=5)[1]
     second = train.AugmentedBatches(sources, batch_size=32, steps=3, seed=5)[1]
     np.testing.assert_array_equal(first[0], second[0])
@@ -118,8 +145,10 @@ def test_batches_mix_sources_by_weight_and_add_uniform_non_digits():
     eights = np.zeros((10, 28, 28), np.uint8)
     threes[:, 8:20, 10:18] = 255
     eights[:, 6:22, 9:19] = 255
-    sources = {"threes": (threes, np.full(10, 3), 0.6, train.jitter_pooled),
-               "eights": (eights, np.full(10, 8), 0.4, train.jitter_pooled)}
+    sources = {
+        "threes": (threes, np.full(10, 3), 0.6, train.jitter_pooled),
+        "eights": (eights, np.full(10, 8), 0.4, train.jitter_pooled),
+    }
     non_digits = np.full((5, 28, 28), 128, np.uint8)
     images, targets = train.AugmentedBatches(sources, batch_size=50, steps=1, seed=1, non_digits=non_digits)[0]
     digit_targets = targets[targets.max(axis=1) > 0.5]
@@ -138,8 +167,8 @@ def test_pen_digits_are_drawn_and_read_as_the_app_reads_a_canvas():
     rows, columns = np.nonzero(digit > 0.5)
     assert rows.min() >= 3 and rows.max() <= 24 and rows.max() - rows.min() >= 17  # about 20 px tall
     assert columns.max() - columns.min() <= 8 and abs(columns.mean() - 14) < 1.5
-    from preprocessing import prepare
     import strokes
+    from preprocessing import prepare
 
     # The same drawing read by the app gives the very same 28x28 image.
     rng = np.random.default_rng(0)
