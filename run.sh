@@ -17,7 +17,9 @@ usage() { echo "usage: ./run.sh app|test|serve [extra arguments for streamlit, p
 requirements_text() {
     # $1 and every requirements file it pulls in with -r: what an install of $1 depends on.
     cat "$1"
-    grep -E '^-r ' "$1" | while read -r _ included; do requirements_text "$included"; done
+    local included
+    # grep finds no -r line in the last file of the chain: not an error under pipefail.
+    for included in $(sed -n 's/^-r[[:space:]]*//p' "$1"); do requirements_text "$included"; done
 }
 
 ensure_venv() {
