@@ -108,7 +108,7 @@ def upload_page(context, url):
     """A new session showing the Upload tab, and its file input."""
     page = browser.open_app(context, url)
     page.get_by_role("tab", name="Upload").click()
-    return page, page.locator('[data-testid="stFileUploader"] input[type=file]')
+    return page, browser.upload_input(page)
 
 
 def upload_memory(chromium, paths):

@@ -53,7 +53,7 @@ DRAWING_SENT_MS = 30_000  # no run this long after a drawing whose canvas shows 
 DRAWING_ATTEMPTS = 3
 VIEWPORT = {"width": 1280, "height": 900}
 WIDE_CANVAS = "Whole number"  # the app's 560 px canvas, for two digits side by side
-DIGIT_WIDTH = 280  # each digit is drawn in its own 280 px half of the wide canvas
+DIGIT_WIDTH = 280  # each digit is drawn in its own 280 px half of the 560 px wide canvas
 FOUR = [[(165, 40), (78, 175), (212, 175)], [(170, 95), (170, 245)]]
 TWO = [[(85, 90), (110, 55), (150, 45), (190, 65), (195, 105), (165, 150), (85, 232), (205, 232)]]
 DIGIT_STROKES = {"0": browser.ZERO, "1": browser.ONE, "2": TWO, "3": browser.THREE, "4": FOUR, "7": browser.SEVEN}
@@ -62,8 +62,9 @@ NUMBERS = ["".join(pair) for pair in itertools.permutations(DIGIT_STROKES, 2)]
 
 # Times each app run in the page from the messages of the app's WebSocket. Each is one
 # Streamlit ForwardMsg (protobuf): field 4 (new_session) starts a run, field 6
-# (script_finished) ends it, with 0 for "finished successfully". The run's answer
-# arrives before its end. The page's DOM cannot tell: a quick run changes nothing on it.
+# (script_finished) ends it, with 0 for "finished successfully" (3 when the run was only of the
+# drawing area's fragment, as Predict's is). The run's answer arrives before its end.
+# The page's DOM cannot tell: a quick run changes nothing on it.
 RUN_TIMES_SCRIPT = """
 Object.assign(window, {appActedAt: 0, appRunStartedAt: 0, appRunFinishedAt: 0});
 for (const event of ["click", "pointerup"]) {
@@ -94,7 +95,7 @@ window.WebSocket = class extends window.WebSocket {
       if (!(event.data instanceof ArrayBuffer)) return;
       const fields = topLevelFields(new Uint8Array(event.data));
       if (fields.has(4)) window.appRunStartedAt = performance.now();
-      if (fields.get(6) === 0) window.appRunFinishedAt = performance.now();
+      if ([0, 3].includes(fields.get(6))) window.appRunFinishedAt = performance.now();
     });
   }
 };
@@ -201,14 +202,17 @@ async def draw_number(page, number, box, session):
     """
 
     async def draw():
+        scale = box["width"] / (DIGIT_WIDTH * 2)  # screen pixels per canvas pixel: the app zooms canvases to fit
         for position, digit in enumerate(number):
             for stroke in DIGIT_STROKES[digit]:
-                points = browser.stroke_points(stroke)
-                left = box["x"] + position * DIGIT_WIDTH
-                await page.mouse.move(left + points[0][0], box["y"] + points[0][1])
+                points = [
+                    (box["x"] + (position * DIGIT_WIDTH + x) * scale, box["y"] + y * scale)
+                    for x, y in browser.stroke_points(stroke)
+                ]
+                await page.mouse.move(*points[0])
                 await page.mouse.down()
-                for x, y in points[1:]:
-                    await page.mouse.move(left + x, box["y"] + y)
+                for point in points[1:]:
+                    await page.mouse.move(*point)
                 await page.mouse.up()
 
     for _ in range(DRAWING_ATTEMPTS):

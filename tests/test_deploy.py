@@ -31,6 +31,7 @@ from browser import (
     launch_chromium,
     model_under_test,
     open_app,
+    upload_input,
 )
 from hostile import Flood, open_app_websocket, rerun_message, websocket_frame
 
@@ -143,7 +144,7 @@ def test_an_upload_near_the_apps_limit_passes_nginx_and_gets_the_apps_own_answer
     big.write_bytes(b"not a picture\n" * ((upload_limit_mb() - 2) * 2**20 // 14))  # just under the app's limit
     page = open_app(chromium.new_context(viewport=DESKTOP), deployment.url)
     page.get_by_role("tab", name="Upload").click()
-    file_input = page.locator('[data-testid="stFileUploader"] input[type=file]')
+    file_input = upload_input(page)
     after_rerun(page, lambda: file_input.set_input_files(big))
     assert (
         "scan.png: not an image: looks like a text file"
