@@ -1,6 +1,7 @@
 """Shared test fixtures: where MNIST and the model are, and one recognizer per run."""
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -9,6 +10,13 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def run_script(script, *arguments, timeout=120):
+    """`python script arguments...` in the project folder: the completed process, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, script, *map(str, arguments)], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,6 @@
 """The tutorial recipe: its input path, the committed model and its figures, training it, and the benchmark."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -10,7 +8,7 @@ import pytest
 import comparison
 import train
 from browser import mnist_test_set, paper_picture
-from conftest import ROOT
+from conftest import run_script
 from recognizer import Recognizer, metrics_path_for
 
 ALLOWED_BACKEND_FLIPS = 2  # ONNX and Keras agree within 1e-5: at most a near-tie or two may read differently
@@ -75,23 +73,17 @@ def test_the_committed_tutorial_model_is_one_convolution_and_its_figures_are_its
 
 def test_the_tutorial_recipe_trains_in_quick_mode(tmp_path, mnist_dir, mnist_test):
     output = tmp_path / "tutorial.keras"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "train.py",
-            "--recipe",
-            "tutorial",
-            "--quick",
-            "--data-dir",
-            str(mnist_dir.parent),
-            "--output",
-            str(output),
-            "--verbose",
-            "0",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    completed = run_script(
+        "train.py",
+        "--recipe",
+        "tutorial",
+        "--quick",
+        "--data-dir",
+        mnist_dir.parent,
+        "--output",
+        output,
+        "--verbose",
+        "0",
         timeout=300,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]

@@ -1,15 +1,13 @@
 """The online view: path features worked out by hand, the combination, and the shipped online model's known answers."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 import online
 import strokes
-from conftest import ROOT
+from conftest import run_script
 from recognizer import DEFAULT_ONLINE_MODEL, Recognizer, metrics_path_for
 
 
@@ -104,22 +102,8 @@ def test_a_missing_or_stale_online_export_falls_back_to_the_image_alone(tmp_path
 
 def test_quick_online_training_runs_end_to_end(tmp_path, mnist_dir):
     output = tmp_path / "online.keras"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "train_online.py",
-            "--quick",
-            "--data-dir",
-            str(mnist_dir.parent),
-            "--output",
-            str(output),
-            "--verbose",
-            "0",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    completed = run_script(
+        "train_online.py", "--quick", "--data-dir", mnist_dir.parent, "--output", output, "--verbose", "0", timeout=300
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     metrics = json.loads(metrics_path_for(output).read_text())

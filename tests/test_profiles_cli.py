@@ -1,15 +1,13 @@
 """A stored profile on the command line (predict.py --profile); examples folders in training (train.py --extra-data)."""
 
 import json
-import subprocess
-import sys
 
 import cv2
 import numpy as np
 import pytest
 
 import profiles
-from conftest import ROOT
+from conftest import run_script
 from recognizer import metrics_path_for
 
 SQUARE_LABEL = 4  # what the user says their square is: no digit looks like a square
@@ -29,12 +27,6 @@ def square_picture():
     return picture
 
 
-def run(script, *arguments, timeout=120):
-    return subprocess.run(
-        [sys.executable, script, *map(str, arguments)], cwd=ROOT, capture_output=True, text=True, timeout=timeout
-    )
-
-
 @pytest.fixture
 def stored_profile(tmp_path, recognizer):
     """A database with one profile whose examples are the square read as the model reads its picture."""
@@ -51,7 +43,7 @@ def test_predict_reads_with_a_stored_profile(stored_profile, recognizer):
     token, database, picture = stored_profile
     base = recognizer.recognize(picture.read_bytes()).text
     assert base != str(SQUARE_LABEL), "the base model already reads the square as the writer's digit"
-    completed = run("predict.py", "--profile", token, "--db", database, "--json", picture)
+    completed = run_script("predict.py", "--profile", token, "--db", database, "--json", picture)
     assert completed.returncode == 0, completed.stderr
     assert "reading with the 5 examples of the profile" in completed.stderr
     assert json.loads(completed.stdout)["text"] == str(SQUARE_LABEL)
@@ -65,7 +57,7 @@ def test_predict_profile_errors_are_clear(stored_profile, tmp_path):
         (("--profile", token, "--db", tmp_path / "absent.sqlite3"), "There is no profile database at"),
         (("--db", database), "give the profile's token too"),
     ]:
-        completed = run("predict.py", *arguments, picture)
+        completed = run_script("predict.py", *arguments, picture)
         assert completed.returncode == 2 and message in completed.stderr, completed.stderr
         assert "Traceback" not in completed.stderr
     assert not (tmp_path / "absent.sqlite3").exists()  # the command line never makes a database
@@ -80,7 +72,7 @@ def test_training_takes_examples_folders(tmp_path, mnist_dir):
     )
     folder = profiles.write_examples_folder(examples, tmp_path / "mine")
     output = tmp_path / "quick.keras"
-    completed = run(
+    completed = run_script(
         "train.py",
         "--quick",
         "--data-dir",
@@ -106,6 +98,6 @@ def test_training_takes_examples_folders(tmp_path, mnist_dir):
 
 
 def test_training_refuses_a_folder_without_examples_clearly(tmp_path):
-    completed = run("train.py", "--quick", "--output", tmp_path / "m.keras", "--extra-data", tmp_path)
+    completed = run_script("train.py", "--quick", "--output", tmp_path / "m.keras", "--extra-data", tmp_path)
     assert completed.returncode != 0 and "Traceback" not in completed.stderr
     assert "error: --extra-data" in completed.stderr and "holds no examples" in completed.stderr

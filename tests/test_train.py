@@ -1,36 +1,20 @@
 """Quick-mode training end to end, and the pieces of train.py checked against hand-made truth."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 import datasets
 import train
-from conftest import ROOT
+from conftest import run_script
 from recognizer import metrics_path_for
 
 
 def test_quick_training_beats_chance_by_far(tmp_path, mnist_dir):
     output = tmp_path / "quick.keras"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "train.py",
-            "--quick",
-            "--data-dir",
-            str(mnist_dir.parent),
-            "--output",
-            str(output),
-            "--verbose",
-            "0",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    completed = run_script(
+        "train.py", "--quick", "--data-dir", mnist_dir.parent, "--output", output, "--verbose", "0", timeout=300
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     metrics = json.loads(metrics_path_for(output).read_text())
@@ -55,20 +39,8 @@ def test_quick_training_beats_chance_by_far(tmp_path, mnist_dir):
 
 
 def test_missing_data_gives_a_clear_error(tmp_path):
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "train.py",
-            "--quick",
-            "--data-dir",
-            str(tmp_path / "nowhere"),
-            "--output",
-            str(tmp_path / "model.keras"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    completed = run_script(
+        "train.py", "--quick", "--data-dir", tmp_path / "nowhere", "--output", tmp_path / "model.keras"
     )
     assert completed.returncode != 0
     assert "error: MNIST is not in" in completed.stderr and "Traceback" not in completed.stderr
@@ -77,13 +49,7 @@ def test_missing_data_gives_a_clear_error(tmp_path):
 def test_missing_pen_data_names_the_file_and_the_fix(tmp_path, mnist_dir):
     """A data root with MNIST but no UNIPEN: the error names the missing file and where it comes from."""
     (tmp_path / "mnist").symlink_to(mnist_dir)
-    completed = subprocess.run(
-        [sys.executable, "train.py", "--quick", "--data-dir", str(tmp_path), "--output", str(tmp_path / "m.keras")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    completed = run_script("train.py", "--quick", "--data-dir", tmp_path, "--output", tmp_path / "m.keras")
     assert completed.returncode != 0 and "Traceback" not in completed.stderr
     assert "unipen_digits.npz is missing" in completed.stderr and "--data-dir" in completed.stderr
 
