@@ -139,7 +139,12 @@ def wait_until_healthy(url, processes, timeout=START_TIMEOUT):
 def start_replica(port, state_dir):
     """`streamlit run app.py` on 127.0.0.1:port, its output in state_dir/replica-PORT.log."""
     log = open(state_dir / f"replica-{port}.log", "wb")  # noqa: SIM115 (the replica writes to it for its lifetime)
-    command = [
+    return subprocess.Popen(app_command(port), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+
+
+def app_command(port):
+    """The command line of one app server, headless on 127.0.0.1:port (run in the project folder)."""
+    return [
         sys.executable,
         "-m",
         "streamlit",
@@ -152,7 +157,6 @@ def start_replica(port, state_dir):
         "--server.address",
         "127.0.0.1",
     ]
-    return subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
 
 
 def start_nginx(state_dir, config):

@@ -83,19 +83,7 @@ class AppServer:
         self.started = None  # time.perf_counter() when the process was started
 
     def command(self):
-        return [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(self.port),
-            "--server.address",
-            "127.0.0.1",
-        ]
+        return serve.app_command(self.port)
 
     def __enter__(self):
         self.started = time.perf_counter()
