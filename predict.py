@@ -126,6 +126,15 @@ def recognise_files(recognizer, paths, as_json, output=sys.stdout, errors=sys.st
     return failed
 
 
+def joined_profile_argument(argv):
+    """`--profile TOKEN` as `--profile=TOKEN`, so that a token starting with '-' is not taken for an option."""
+    arguments = [str(argument) for argument in argv]
+    for index, argument in enumerate(arguments[:-1]):
+        if argument == "--profile":
+            return arguments[:index] + [f"--profile={arguments[index + 1]}"] + arguments[index + 2 :]
+    return arguments
+
+
 def with_profile(recognizer, token, database):
     """The recognizer personalised with a stored profile's examples; StoreError or UnknownProfile saying why not."""
     store = profiles.ProfileStore(database, create=False)
@@ -194,7 +203,7 @@ def main(argv=None):
         metavar="DIR",
         help="read the files with your own examples: DIR/<digit>/<name>.png (or .jpg, or stroke .json)",
     )
-    args = parser.parse_args(argv)
+    args = parser.parse_args(joined_profile_argument(sys.argv[1:] if argv is None else argv))
     if args.examples is not None and args.profile is not None:
         parser.error("give --examples or --profile, not both: each names the examples to read with")
     if args.db is not None and args.profile is None:

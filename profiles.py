@@ -124,7 +124,11 @@ def configured_database_path():
 
 
 def new_token():
-    return secrets.token_urlsafe(TOKEN_BYTES)
+    """A fresh secret token; never one that starts with '-', which a command line would take for an option."""
+    while True:
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        if not token.startswith("-"):
+            return token
 
 
 def token_hash(token):

@@ -1,6 +1,7 @@
 """A stored profile on the command line (predict.py --profile); examples folders in training (train.py --extra-data)."""
 
 import json
+import sqlite3
 
 import cv2
 import numpy as np
@@ -47,6 +48,22 @@ def test_predict_reads_with_a_stored_profile(stored_profile, recognizer):
     assert completed.returncode == 0, completed.stderr
     assert "reading with the 5 examples of the profile" in completed.stderr
     assert json.loads(completed.stdout)["text"] == str(SQUARE_LABEL)
+
+
+def test_predict_reads_a_token_that_starts_with_a_dash(stored_profile):
+    """Old links may hold a token starting with '-': `--profile -abc...` is still read as the token."""
+    token, database, picture = stored_profile
+    dashed = "-" + token[1:]
+    with sqlite3.connect(database) as connection:
+        connection.execute("UPDATE profiles SET token_hash = ?", (profiles.token_hash(dashed),))
+    connection.close()
+    completed = run_script("predict.py", "--profile", dashed, "--db", database, "--json", picture)
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout)["text"] == str(SQUARE_LABEL)
+
+
+def test_new_tokens_never_start_with_a_dash():
+    assert not any(profiles.new_token().startswith("-") for _ in range(2000))
 
 
 def test_predict_profile_errors_are_clear(stored_profile, tmp_path):
