@@ -12,12 +12,14 @@ import base64
 import functools
 import json
 import re
+import time
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 import comparison
 import preprocessing
@@ -49,6 +51,7 @@ LABEL_FONT = cv2.FONT_HERSHEY_SIMPLEX
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
 MAX_DISPLAY_SIDE = 1024  # pictures are shown at most this large: a phone photo need not travel in full
 DISPLAY_QUALITY = 90  # JPEG quality of an upload's pictures, encoded once: reruns send the same bytes
+ANSWER_FLUSH_SECONDS = 0.02  # four of the server's 5 ms message flushes: the answer is sent before the rerun
 # Markdown treats ASCII punctuation as syntax (links, pictures, emphasis, colours, formulas);
 # a backslash before any of it shows it as written.
 MARKDOWN_SYNTAX = re.compile(r"([!-/:-@\[-`{-~])")
@@ -534,6 +537,7 @@ def draw_ui(recognizer, brush_width, live):
     stored = st.session_state.get("drawing_result")
     already_read = stored is not None and stored["strokes"] == strokes and stored["image"] is not None
     clicked = st.session_state.pop("prediction_requested", False)
+    answer_only = False
     if clicked or (live and strokes and not already_read):
         try:  # decoded from the component's PNG each time it is read: only when needed
             image = drawing_picture(canvas_png(canvas), width)
@@ -554,6 +558,9 @@ def draw_ui(recognizer, brush_width, live):
         }
         # Each pressed Predict brings its answer into view: on a phone it is below the canvas.
         st.session_state.predictions_clicked = st.session_state.get("predictions_clicked", 0) + clicked
+        # The answer goes to the browser alone and a second run adds what explains it: sent
+        # together, the explanations' work (saliency, charts, comparison) held the answer back.
+        answer_only = in_fragment_run()
     elif live and not strokes:
         st.session_state.pop("drawing_result", None)
     if problem:
@@ -568,7 +575,20 @@ def draw_ui(recognizer, brush_width, live):
     with result_area:
         if problem:
             st.error(plain_text(problem))
-        drawing_result_ui(st.session_state.get("drawing_result"), strokes, lambda: canvas.image_bytes, live)
+        drawing_result_ui(
+            st.session_state.get("drawing_result"), strokes, lambda: canvas.image_bytes, live, details=not answer_only
+        )
+    if answer_only:
+        # A rerun drops what is not yet sent: wait out a few of the server's 5 ms flushes first, as
+        # Streamlit's own st.switch_page does. Were the answer ever dropped, the next run still shows it.
+        time.sleep(ANSWER_FLUSH_SECONDS)
+        st.rerun(scope="fragment")
+
+
+def in_fragment_run():
+    """True when only a fragment is rerunning (a stroke, a button in it), False in a run of the whole page."""
+    context = get_script_run_ctx()
+    return bool(context and context.fragment_ids_this_run)
 
 
 def guarded_canvas(st_canvas, **settings):
@@ -613,8 +633,8 @@ def drawing_from_canvas(objects, width, brush_width):
     return drawing if drawing.strokes else None
 
 
-def drawing_result_ui(stored, strokes, drawing_png, live):
-    """The result for the drawing, a hint before the first prediction."""
+def drawing_result_ui(stored, strokes, drawing_png, live, details=True):
+    """The result for the drawing, a hint before the first prediction; details=False shows the answer alone."""
     if stored is None:
         how = ": the answer appears as you draw." if live else ", then press **Predict**."
         st.info(f"Draw a digit on the canvas{how}")  # no icon: its name would be read out
@@ -627,13 +647,16 @@ def drawing_result_ui(stored, strokes, drawing_png, live):
         key="drawing",
         drawing_png=drawing_png if strokes else None,
         drawing_json=stored["drawing"].to_json if stored.get("drawing") is not None else None,
+        details=details,
     )
+    if not details:
+        return
     profile_ui.correction_ui(stored["recognition"], "drawing", drawing=stored.get("drawing"))
     comparison_ui(stored["recognition"], stored["image"])
 
 
-def result_ui(recognition, image, key, drawing_png=None, drawing_json=None, boxes_picture=None):
-    """The answer in large type, the boxes, what the model saw and its probabilities.
+def result_ui(recognition, image, key, drawing_png=None, drawing_json=None, boxes_picture=None, details=True):
+    """The answer in large type, the boxes, what the model saw and its probabilities (details=False: the answer).
 
     boxes_picture, when given, is the picture with its boxes already drawn (an upload's,
     kept in the session); otherwise they are drawn on image.
@@ -665,6 +688,8 @@ def result_ui(recognition, image, key, drawing_png=None, drawing_json=None, boxe
             st.markdown(f"**Or perhaps:** {alternatives_text(recognition)}")
         if "online" in recognition.views:
             st.caption("Read from the picture and from the path your pen took.")
+    if not details:
+        return
     if several:
         found_by = "from your strokes" if recognition.split_by == "strokes" else "in the picture"
         boxes_area.image(

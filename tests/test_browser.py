@@ -6,6 +6,8 @@ temporary folder; they are measurements, not assertions (`python -m benchmarks.u
 measures the speed you can feel). The README's screenshots are made by docs/screenshots.py.
 """
 
+import importlib.metadata
+import importlib.util
 import json
 import re
 import statistics
@@ -468,6 +470,24 @@ def test_no_request_leaves_the_app_and_the_icon_is_its_own(chromium, server):
         icon,
     )
     assert requests == []
+    context.close()
+
+
+def test_the_canvas_script_is_the_packages_own_with_a_shorter_send_delay(chromium, server):
+    """The page loads drawing_pad_assets/'s script: the package's, waiting 50 ms, not 200, to send a stroke."""
+    context, page, _ = open_page(chromium, server, DESKTOP)
+    scripts = page.evaluate(
+        """() => performance.getEntriesByType("resource").map(entry => entry.name)
+            .filter(name => name.includes("streamlit_drawable_canvas") && name.endsWith(".js"))"""
+    )
+    assert len(scripts) == 1 and scripts[0].endswith("-send50.js"), scripts
+    served = page.evaluate("async url => (await fetch(url)).text()", scripts[0])
+    build = Path(importlib.util.find_spec("streamlit_drawable_canvas").origin).parent / "frontend" / "build"
+    (package_script,) = build.glob("index-*.js")
+    original = package_script.read_text()
+    assert original.count("Bc = 200,") == 1, "the package's script changed: make drawing_pad_assets/'s again"
+    assert served == original.replace("Bc = 200,", "Bc = 50,")
+    assert importlib.metadata.version("streamlit-drawable-canvas") == "0.13.0"
     context.close()
 
 
