@@ -12,14 +12,12 @@ import base64
 import functools
 import json
 import re
-import time
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import pandas as pd
 import streamlit as st
-from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 import comparison
 import preprocessing
@@ -51,7 +49,6 @@ LABEL_FONT = cv2.FONT_HERSHEY_SIMPLEX
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
 MAX_DISPLAY_SIDE = 1024  # pictures are shown at most this large: a phone photo need not travel in full
 DISPLAY_QUALITY = 90  # JPEG quality of an upload's pictures, encoded once: reruns send the same bytes
-ANSWER_FLUSH_SECONDS = 0.02  # four of the server's 5 ms message flushes: the answer is sent before the rerun
 # Markdown treats ASCII punctuation as syntax (links, pictures, emphasis, colours, formulas);
 # a backslash before any of it shows it as written.
 MARKDOWN_SYNTAX = re.compile(r"([!-/:-@\[-`{-~])")
@@ -421,28 +418,10 @@ def sidebar_ui(metrics, backend_name):
         st.divider()
         profile_ui.profile_sidebar_ui()
         st.divider()
-        lazy_section_ui(model_card_label(metrics), "model_card_open", lambda: model_card_ui(metrics, backend_name))
-        lazy_section_ui("About this app and its data", "about_open", about_ui)
+        model_card_ui(metrics, backend_name)
+        st.divider()
+        about_ui()
     return brush_width, live
-
-
-def lazy_section_ui(label, key, show):
-    """A closed expander whose contents are made only while it is open.
-
-    Every element on the page is drawn again in the browser on each run, the sidebar's as
-    well: its tables and paragraphs, always there, made each Predict's answer 30-60 ms later.
-    """
-    section = st.expander(label, key=key, on_change="rerun")
-    with section:
-        if section.open:
-            show()
-
-
-def model_card_label(metrics):
-    """The model card's title, with the figure people look for first."""
-    test = metrics.get("mnist_test") if isinstance(metrics.get("mnist_test"), dict) else {}
-    accuracy = test.get("accuracy")
-    return f"Model card: {accuracy:.2%} on MNIST's test set" if isinstance(accuracy, float) else "Model card"
 
 
 VALIDATION_NAMES = {  # metrics key -> how the model card names it
@@ -461,6 +440,7 @@ DATA_CREDITS = (
 
 
 def model_card_ui(metrics, backend_name):
+    st.header("Model card")
     test = metrics.get("mnist_test") if isinstance(metrics.get("mnist_test"), dict) else {}
     st.metric("MNIST test accuracy", measured(test.get("accuracy"), lambda value: f"{value:.2%}"))
     validation = metrics.get("validation") if isinstance(metrics.get("validation"), dict) else {}
@@ -490,6 +470,7 @@ def model_card_ui(metrics, backend_name):
 
 
 def about_ui():
+    st.header("About")
     st.markdown(
         "A small convolutional network trained on handwriting from about 500 people beside MNIST's "
         "writers: pen-tablet strokes from 16 sites (UNIPEN) and scanned digits of European writers (CVL). "
@@ -553,7 +534,6 @@ def draw_ui(recognizer, brush_width, live):
     stored = st.session_state.get("drawing_result")
     already_read = stored is not None and stored["strokes"] == strokes and stored["image"] is not None
     clicked = st.session_state.pop("prediction_requested", False)
-    answer_only = False
     if clicked or (live and strokes and not already_read):
         try:  # decoded from the component's PNG each time it is read: only when needed
             image = drawing_picture(canvas_png(canvas), width)
@@ -574,9 +554,6 @@ def draw_ui(recognizer, brush_width, live):
         }
         # Each pressed Predict brings its answer into view: on a phone it is below the canvas.
         st.session_state.predictions_clicked = st.session_state.get("predictions_clicked", 0) + clicked
-        # The answer goes to the browser alone and a second run adds what explains it: sent
-        # together, the explanations' work (saliency, charts, comparison) held the answer back.
-        answer_only = in_fragment_run()
     elif live and not strokes:
         st.session_state.pop("drawing_result", None)
     if problem:
@@ -591,20 +568,7 @@ def draw_ui(recognizer, brush_width, live):
     with result_area:
         if problem:
             st.error(plain_text(problem))
-        drawing_result_ui(
-            st.session_state.get("drawing_result"), strokes, lambda: canvas.image_bytes, live, details=not answer_only
-        )
-    if answer_only:
-        # A rerun drops what is not yet sent: wait out a few of the server's 5 ms flushes first, as
-        # Streamlit's own st.switch_page does. Were the answer ever dropped, the next run still shows it.
-        time.sleep(ANSWER_FLUSH_SECONDS)
-        st.rerun(scope="fragment")
-
-
-def in_fragment_run():
-    """True when only a fragment is rerunning (a stroke, a button in it), False in a run of the whole page."""
-    context = get_script_run_ctx()
-    return bool(context and context.fragment_ids_this_run)
+        drawing_result_ui(st.session_state.get("drawing_result"), strokes, lambda: canvas.image_bytes, live)
 
 
 def guarded_canvas(st_canvas, **settings):
@@ -649,8 +613,8 @@ def drawing_from_canvas(objects, width, brush_width):
     return drawing if drawing.strokes else None
 
 
-def drawing_result_ui(stored, strokes, drawing_png, live, details=True):
-    """The result for the drawing, a hint before the first prediction; details=False shows the answer alone."""
+def drawing_result_ui(stored, strokes, drawing_png, live):
+    """The result for the drawing, a hint before the first prediction."""
     if stored is None:
         how = ": the answer appears as you draw." if live else ", then press **Predict**."
         st.info(f"Draw a digit on the canvas{how}")  # no icon: its name would be read out
@@ -663,16 +627,13 @@ def drawing_result_ui(stored, strokes, drawing_png, live, details=True):
         key="drawing",
         drawing_png=drawing_png if strokes else None,
         drawing_json=stored["drawing"].to_json if stored.get("drawing") is not None else None,
-        details=details,
     )
-    if not details:
-        return
     profile_ui.correction_ui(stored["recognition"], "drawing", drawing=stored.get("drawing"))
     comparison_ui(stored["recognition"], stored["image"])
 
 
-def result_ui(recognition, image, key, drawing_png=None, drawing_json=None, boxes_picture=None, details=True):
-    """The answer in large type, the boxes, what the model saw and its probabilities (details=False: the answer).
+def result_ui(recognition, image, key, drawing_png=None, drawing_json=None, boxes_picture=None):
+    """The answer in large type, the boxes, what the model saw and its probabilities.
 
     boxes_picture, when given, is the picture with its boxes already drawn (an upload's,
     kept in the session); otherwise they are drawn on image.
@@ -704,8 +665,6 @@ def result_ui(recognition, image, key, drawing_png=None, drawing_json=None, boxe
             st.markdown(f"**Or perhaps:** {alternatives_text(recognition)}")
         if "online" in recognition.views:
             st.caption("Read from the picture and from the path your pen took.")
-    if not details:
-        return
     if several:
         found_by = "from your strokes" if recognition.split_by == "strokes" else "in the picture"
         boxes_area.image(

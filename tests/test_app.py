@@ -217,23 +217,6 @@ def test_missing_model_shows_how_to_fix_it(monkeypatch, tmp_path):
     assert not test.tabs
 
 
-OPEN_MODEL_CARD = {"model_card_open": True, "about_open": True}  # the sidebar's sections, opened as a user would
-
-
-def test_the_sidebar_sections_are_made_only_when_opened(app_model):
-    """Closed (as a page opens), the model card and the about text are not on the page; opened, they are."""
-    closed = run_app()
-    assert not closed.exception
-    labels = [expander.label for expander in closed.sidebar.expander]
-    assert labels[0].startswith("Model card") and labels[1] == "About this app and its data"
-    assert not closed.sidebar.metric
-    shown = " ".join(markdown.value for markdown in closed.sidebar.markdown)
-    assert "| Parameters |" not in shown and "UNIPEN" not in shown
-    opened = run_app(OPEN_MODEL_CARD)
-    assert "| Parameters |" in model_card(opened)
-    assert any("UNIPEN" in markdown.value for markdown in opened.sidebar.markdown)
-
-
 def model_card(test):
     """The sidebar's model card: its one markdown table that lists the parameters."""
     (card,) = [markdown.value for markdown in test.sidebar.markdown if "| Parameters |" in markdown.value]
@@ -244,7 +227,7 @@ def test_model_without_metrics_says_not_measured(monkeypatch, tmp_path, app_mode
     for model_file in (app_model, app_model.with_suffix(".onnx")):
         shutil.copy(model_file, tmp_path / model_file.name)
     monkeypatch.setenv("DIGIT_MODEL", str(tmp_path / app_model.name))
-    test = run_app(OPEN_MODEL_CARD)
+    test = run_app()
     assert not test.exception
     assert test.sidebar.metric[0].value == app.NOT_MEASURED
     assert "| Parameters | not measured |" in model_card(test)
@@ -252,9 +235,8 @@ def test_model_without_metrics_says_not_measured(monkeypatch, tmp_path, app_mode
 
 def test_model_card_shows_the_measured_figures(app_model):
     metrics = json.loads(app_model.with_name(app_model.stem + ".metrics.json").read_text())
-    test = run_app(OPEN_MODEL_CARD)
+    test = run_app()
     assert test.sidebar.metric[0].value == f"{metrics['mnist_test']['accuracy']:.2%}"
-    assert test.sidebar.expander[0].label == f"Model card: {metrics['mnist_test']['accuracy']:.2%} on MNIST's test set"
     card = model_card(test)
     assert f"| Parameters | {metrics['parameters']:,} |" in card
     for key, name in app.VALIDATION_NAMES.items():  # every source's validation writers, as measured
