@@ -10,7 +10,7 @@ like the original package's `display_toolbar=False`.
 The component also waits 200 ms after each stroke before it sends the drawing, and that
 wait came before every answer while predicting as you draw. Its script is served from
 drawing_pad_assets/, the package's own with that one constant set to SEND_DELAY_MS
-(see the folder's README; tests/test_drawing_pad.py checks the two files differ in nothing else).
+(see the folder's README; tests/test_browser.py checks the two files differ in nothing else).
 """
 
 from pathlib import Path
@@ -28,10 +28,9 @@ COMPONENT = f"{PACKAGE}.{NAME}"  # the package's name for it, which st_canvas mo
 ASSETS = Path(streamlit_drawable_canvas.__file__).parent / "frontend" / "build"
 HERE = Path(__file__).resolve().parent
 PATCHED_ASSETS = "drawing_pad_assets"  # beside this file: the only files served from it are the script and LICENSE
-# The package's script waits DEBOUNCE_MS after a stroke before it sends the drawing;
-# 50 ms still sends a quick two-stroke digit once, and no longer comes before the answer.
-SEND_DELAY_MS, DEBOUNCE_MS = 50, 200
-SEND_DELAY_SOURCE = "Bc = {},"  # how the package's minified script sets that wait
+# The package's script waits 200 ms after a stroke before it sends the drawing; 50 ms still
+# sends a quick two-stroke digit once, and no longer comes before the answer.
+SEND_DELAY_MS = 50
 PATCHED_SCRIPT = f"index-*-send{SEND_DELAY_MS}.js"
 NO_TOOLBAR = "\n.dc-toolbar { display: none !important; }\n"  # !important: the script sets display inline
 (_STYLESHEET,) = ASSETS.glob("index-*.css")  # the package's one stylesheet, inline from here on
