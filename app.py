@@ -20,7 +20,7 @@ import pandas as pd
 import streamlit as st
 
 import comparison
-import preprocessing
+import decoding
 import profile_ui
 import saliency
 from recognizer import (
@@ -189,7 +189,7 @@ def on_white(image):
 
 def fit_for_display(picture):
     """The picture shrunk so that its longer side is at most MAX_DISPLAY_SIDE (a 3000x1 sliver stays 1 px high)."""
-    return preprocessing.fit_within(picture, MAX_DISPLAY_SIDE)
+    return decoding.fit_within(picture, MAX_DISPLAY_SIDE)
 
 
 def boxes_image(image, boxes):
@@ -323,8 +323,8 @@ class UploadReading:
 def read_upload(recognizer, file):
     """An UploadReading of one uploaded file: decoded within the budget, read, and its pictures drawn."""
     try:
-        image = preprocessing.decode_image(file.getvalue())
-    except preprocessing.ImageError as error:  # one bad file must not stop the others
+        image = decoding.decode_image(file.getvalue())
+    except decoding.ImageError as error:  # one bad file must not stop the others
         return UploadReading(file.name, error=str(error))
     recognition = recognizer.recognize(image)
     boxes = None
@@ -537,7 +537,7 @@ def draw_ui(recognizer, brush_width, live):
     if clicked or (live and strokes and not already_read):
         try:  # decoded from the component's PNG each time it is read: only when needed
             image = drawing_picture(canvas_png(canvas), width)
-        except preprocessing.ImageError as error:  # not what the canvas itself sends: said plainly
+        except decoding.ImageError as error:  # not what the canvas itself sends: said plainly
             image, problem = None, f"The drawing could not be read: {error}."
         drawing = drawing_from_canvas(strokes, width, brush_width)
         if image is None or not strokes:
@@ -593,7 +593,7 @@ def canvas_png(canvas):
     try:
         return canvas.image_bytes
     except (ValueError, TypeError, AttributeError) as error:  # binascii.Error is a ValueError
-        raise preprocessing.ImageError("it is not a base64 data URL") from error
+        raise decoding.ImageError("it is not a base64 data URL") from error
 
 
 def drawing_picture(data, width):
@@ -601,7 +601,7 @@ def drawing_picture(data, width):
 
     Decoded through the same budget as uploads: a forged 12000x12000 "drawing" is refused from its header.
     """
-    return None if data is None else preprocessing.decode_image(data, size=(width, CANVAS_HEIGHT))
+    return None if data is None else decoding.decode_image(data, size=(width, CANVAS_HEIGHT))
 
 
 def drawing_from_canvas(objects, width, brush_width):

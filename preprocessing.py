@@ -1,61 +1,44 @@
 """Turn drawings and photos into model-ready 28x28 digits (pure NumPy/OpenCV/Pillow).
 
-    image = decode_image(file_bytes)     # PNG, JPEG, WebP, BMP, GIF, TIFF -> RGB/RGBA uint8
-    prepared = prepare(image)            # canvas RGBA, photo or grey array of any dtype
-    prepared.digits                      # (N, 28, 28, 1) float32, left to right
-    prepared.boxes                       # N boxes (x, y, width, height) in the image's pixels
+    image = decoding.decode_image(file_bytes)   # PNG, JPEG, WebP, BMP, GIF, TIFF -> RGB/RGBA uint8
+    prepared = prepare(image)                   # canvas RGBA, photo or grey array of any dtype
+    prepared.digits                             # (N, 28, 28, 1) float32, left to right
+    prepared.boxes                              # N boxes (x, y, width, height) in the image's pixels
+    prepared = prepare_file(file_bytes)         # the same from a file, the boxes in its own pixels
 
 The steps: find the ink (the alpha channel of a transparent canvas, the difference
 from a plain background, or a photo's ink after its uneven lighting is divided out),
-split it into digits (pieces of one digit stay together, touching digits are cut
-apart), give each digit MNIST's stroke width, and normalise it like MNIST: crop to
-the ink, scale the longer side to 20 px, put the centre of mass at the centre of 28x28.
+split it into digits (segmentation.py: pieces of one digit stay together, touching
+digits are cut apart), give each digit MNIST's stroke width, and normalise it like
+MNIST: crop to the ink, scale the longer side to 20 px, put the centre of mass at the
+centre of 28x28. Files and arrays are decoded and checked first (decoding.py).
 Bad input raises ImageError, and only ImageError, with a message that says what is wrong.
 """
 
-import contextlib
-import io
 import math
-import threading
-import warnings
 from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps
+
+from decoding import DECODE_MAX_SIDE, WORK_SIDE, _decode, _shrink, _standard_array
+from decoding import ImageError as ImageError  # raised by prepare(): part of this module's interface
+from segmentation import (
+    PART_HEIGHT,
+    _candidate_cuts,
+    _find_pieces,
+    _group_pieces,
+    _mask_stroke_width,
+    _Piece,
+    _piece_mask,
+    _split_wide,
+    _stroke_width,
+    best_partition,
+)
 
 MNIST_SIZE = 28  # the model's input side
 MNIST_BOX = 20  # MNIST fits each digit's longer side into 20 px
 INK_THRESHOLD = 0.1  # ink values below this are background when cropping
-
-# Decoding.
-SUPPORTED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")
-SIGNATURES = {  # first bytes of the supported formats: a file that has them but fails is damaged
-    b"\x89PNG\r\n\x1a\n": "PNG",
-    b"\xff\xd8\xff": "JPEG",
-    b"RIFF": "WEBP",  # with "WEBP" at byte 8
-    b"BM": "BMP",
-    b"GIF8": "GIF",
-    b"II*\x00": "TIFF",
-    b"MM\x00*": "TIFF",
-}
-EXIF_ORIENTATION = 0x0112  # the EXIF tag that says how a photo is turned
-TIFF_ROWS_PER_STRIP, TIFF_TILE_WIDTH, TIFF_TILE_LENGTH = 278, 322, 323  # TIFF tags: how big a block it decodes
-MAX_PIXELS = 40_000_000  # more than any phone photo; a bigger header is a decompression bomb
-WORK_SIDE = 1024  # longer side the ink is found at: digits stay tens of pixels tall even in photos
-DECODE_MAX_SIDE = 2 * WORK_SIDE  # JPEGs decode straight to about this size (draft mode), then shrink
-# What decoding may hold at once, in bytes of decoded pixels: a 1-bit PNG of 5 kB or a float
-# TIFF of 250 kB can be 40 megapixels, and each such upload must cost at most a few hundred MB.
-MAX_DECODED_BYTES = 200 * 2**20
-BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}  # Pillow's; 4 otherwise
-# Modes Image.reduce() averages correctly; others are converted to these first (palette
-# indices and single bits cannot be averaged).
-REDUCIBLE_MODES = {"L", "LA", "La", "RGB", "RGBA", "RGBa", "I", "F", "CMYK", "YCbCr"}
-# Decodes holding more than this take one of DECODE_SLOTS: however many sessions upload
-# at once, a server process holds at most two big decodes' worth of pixels.
-LARGE_DECODE_BYTES = 32 * 2**20
-DECODE_SLOTS = threading.BoundedSemaphore(2)
-REDUCE_BAND_BYTES = 8 * 2**20  # full-size pixels converted and shrunk at a time
 
 # Finding the ink.
 PLAIN_TOLERANCE = 2  # grey levels: a drawing's background is one exact brightness, a photo's is noisy
@@ -66,26 +49,13 @@ MIN_CONTRAST = 0.1  # ink this close to the background (as a fraction of full sc
 LIGHTING_SIDE = 128  # the paper's brightness is estimated at this size: lighting varies slowly
 LIGHTING_WINDOW = 0.15  # window side, as a share of the shorter side: wider than any stroke
 NOISE_SIGMAS = 5  # photo ink must stand this many noise deviations above the paper
-SPECKLE_FRACTION = 0.01  # pieces whose box is below this share of the image side are noise
 
-# Splitting the ink into digits.
-MAX_PIECES = 60  # more separate pieces than this is noise or text, not a number: keep the largest
+# Splitting the ink into digits (how: segmentation.py).
 MIN_DIGIT_SIDE = 0.03  # share of the image's shorter side: anything smaller is a dot or a speck...
 MIN_DIGIT_PIXELS = 6  # ...and so is anything this small in any image
-MERGE_OVERLAP = 0.5  # pieces overlapping this much of the narrower one's width are one digit
-MERGE_GAP = 0.5  # ...unless they are further apart vertically than this share of the digit height
-PART_HEIGHT = 0.5  # pieces less tall than this share of the tallest are parts of a digit (bars, flags)...
-ATTACH_DISTANCE = 0.5  # ...joined to the nearest digit within this share of its height
-SMALL_PIECE = 0.25  # an unattached part smaller than this share of the height is a speck: dropped
-SPLIT_ASPECT = 1.25  # a piece wider than this times its height may be several touching digits
-CUT_REGION = 0.2  # cuts are looked for between this share of the width from either side
-CUT_STROKES = 2.5  # a cut column holds at most this much ink, in stroke widths...
-CUT_RUNS = 2  # ...in at most this many separate runs (one where the digits touch, one passing by)
 # Recognition-based cuts (prepare(image, read=...)): every way of cutting a wide piece at its
-# candidate columns is read by the model, and the most probable reading wins.
-MAX_CUTS = 8  # candidate cut columns kept per piece (the thinnest): at most 45 spans to read
+# candidate columns (segmentation.py) is read by the model, and the most probable reading wins.
 READ_SPLIT_ASPECT = 0.9  # with the model to check each cut, pieces this wide are tried: two touching 0s are ~1.1
-CROSSING_STROKES = 6  # where two digits' strokes overlap, a column is one run of up to this many stroke widths
 # Each cut must make the reading more likely by this factor, so that single digits stay whole.
 # Chosen on UNIPEN's validation writers (dev-set pen conditions): 0.5, 0.7, 0.85 and 1.0 read
 # 64%, 74%, 76% and 78% of touching numbers; 1.0 began to split single digits (0.2%), 0.85 did not.
@@ -105,9 +75,9 @@ STROKE_LEVEL = 0.35  # share of a digit's typical ink level that counts as strok
 # width then has MNIST's ink statistics (for a 2: about 150 pixels above 0.1, half of
 # them above 0.9, mean 0.75).
 LEVELS_GAIN, LEVELS_OFFSET = 1.5, 0.15
-# Target stroke widths at STROKE_BOX, as _stroke_width() measures them: thinner strokes are
-# thickened to MNIST's median width, thicker ones thinned to about MNIST's 90th percentile
-# (thinning loses detail that does not come back, so it goes no further than needed).
+# Target stroke widths at STROKE_BOX, as segmentation._stroke_width() measures them: thinner
+# strokes are thickened to MNIST's median width, thicker ones thinned to about MNIST's 90th
+# percentile (thinning loses detail that does not come back, so it goes no further than needed).
 STROKE_WIDTH_RANGE = (5.0, 6.5)
 STROKE_MARGIN = 3  # px of background around a digit at STROKE_BOX: room to thicken thin strokes
 THIN_STROKE = 2.5  # px at STROKE_BOX: strokes this thin may have lost pieces when shrunk
@@ -115,10 +85,6 @@ RIDGE_KERNEL = np.ones((3, 3), np.uint8)  # a ridge pixel is a local maximum of 
 # A dot is at most about 1.9 of its own stroke widths across; the most thickly drawn
 # digits (a 40 px brush on an 84 px digit) are at least 2.4.
 DOT_SIZE = 2.1
-
-
-class ImageError(ValueError):
-    """The input is not an image we can read; the message says what is wrong."""
 
 
 @dataclass(frozen=True)
@@ -183,253 +149,6 @@ def _centre_of_mass_to_middle(small):
         borderMode=cv2.BORDER_CONSTANT,
         borderValue=0,
     )
-
-
-# ---------------------------------------------------------------------------
-# Decoding files
-
-
-def decode_image(data, max_side=DECODE_MAX_SIDE, size=None):
-    """An RGB or RGBA uint8 array from encoded file bytes (PNG, JPEG, WebP, BMP, GIF, TIFF).
-
-    EXIF rotation is applied, animations give their first frame, and images longer
-    than max_side are shrunk to at most max_side (JPEGs while decoding, others by
-    whole factors as soon as they are decoded), so that no file costs more than
-    MAX_DECODED_BYTES. size, when given, is the (width, height) the image must have,
-    such as a drawing canvas's: checked from the header, before anything is decoded.
-    Raises ImageError, with the reason, for anything that is not a readable image.
-    """
-    return _decode(data, max_side, size)[0]
-
-
-def prepare_file(data, read=None):
-    """prepare() of an image file's bytes, with the boxes in the file's own pixels."""
-    array, (width, height) = _decode(data, DECODE_MAX_SIDE)
-    prepared = prepare(array, read)
-    scale_x, scale_y = width / array.shape[1], height / array.shape[0]
-    if (scale_x, scale_y) == (1.0, 1.0):
-        return prepared
-    boxes = tuple(
-        (math.floor(x * scale_x), math.floor(y * scale_y), math.ceil(w * scale_x), math.ceil(h * scale_y))
-        for x, y, w, h in prepared.boxes
-    )
-    return replace(prepared, boxes=boxes)
-
-
-def _decode(data, max_side, size=None):
-    """The decoded array and the (width, height) the upright image has in the file."""
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise ImageError(f"expected the file's bytes, got {type(data).__name__}")
-    data = bytes(data)
-    if not data:
-        raise ImageError("the file is empty (0 bytes)")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Pillow's notes on damaged metadata that it skips
-        # Pillow only warns between 89 and 179 megapixels; past our limit, any size is refused.
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        image = _open_image(data)
-        if size is not None and image.size != tuple(size):
-            raise ImageError(
-                f"the drawing is {image.width}x{image.height} pixels, but the canvas is {size[0]}x{size[1]}"
-            )
-        if image.format == "JPEG" and max(image.size) > max_side:
-            # The JPEG decoder can skip detail at 1/2, 1/4 or 1/8 scale: far faster than
-            # decoding 24 megapixels and throwing most of them away. It picks the
-            # smallest scale that still gives at least the requested size.
-            scale = max_side / 2 / max(image.size)
-            image.draft(image.mode, (math.ceil(image.width * scale), math.ceil(image.height * scale)))
-        full_size = image.size
-        held = _decoded_bytes(image)
-        if held > MAX_DECODED_BYTES:
-            raise ImageError(
-                f"the image is too large to decode: {image.width}x{image.height} {image.mode} pixels take "
-                f"{held / 2**20:.0f} MB, more than {MAX_DECODED_BYTES // 2**20} MB: save it smaller, or as JPEG"
-            )
-        try:
-            with DECODE_SLOTS if held > LARGE_DECODE_BYTES else contextlib.nullcontext():
-                image.load()
-                orientation = image.getexif().get(EXIF_ORIENTATION, 1)
-                # Shrunk straight away, in Pillow's own format: no full-size copy is ever made.
-                image = _reduce(image, max_side)
-            if orientation in (5, 6, 7, 8):  # turned by 90 degrees
-                full_size = full_size[::-1]
-            image = ImageOps.exif_transpose(image)
-            array = _pillow_to_array(image)
-        except Exception as error:  # Pillow raises many types here: OSError, SyntaxError, struct.error...
-            raise ImageError(f"the {image.format} file is damaged or truncated ({error})") from error
-    return _shrink(array, max_side)[0], full_size
-
-
-def _working_mode(image):
-    """The mode an image is averaged in when it is shrunk: its own, or the nearest one Pillow can average."""
-    if image.mode in REDUCIBLE_MODES and "transparency" not in image.info:
-        return image.mode
-    if image.mode in ("1", "I;16", "I;16L", "I;16B", "I;16N"):
-        return "L" if image.mode == "1" else "I"
-    transparent = image.mode in ("PA", "LA", "RGBA") or "transparency" in image.info
-    return "RGBA" if transparent else "RGB"
-
-
-def _decoded_bytes(image):
-    """The bytes that decoding an opened image holds at once: its pixels (it is shrunk a band at a time)."""
-    pixels = image.width * image.height
-    held = pixels * BYTES_PER_PIXEL.get(image.mode, 4)
-    if image.format == "TIFF":  # libtiff decodes a whole strip or tile into a buffer of its own first
-        tags = image.tag_v2
-
-        def tag(number, default):  # a forged file's tag may be anything: only a positive count counts
-            value = tags.get(number, default)
-            return value if isinstance(value, int) and value > 0 else default
-
-        block_width = min(tag(TIFF_TILE_WIDTH, image.width), image.width)
-        block_rows = min(tag(TIFF_TILE_LENGTH, tag(TIFF_ROWS_PER_STRIP, image.height)), image.height)
-        held += block_width * block_rows * BYTES_PER_PIXEL.get(image.mode, 4)
-    return held
-
-
-def _reduce(image, max_side):
-    """A loaded image longer than max_side shrunk by the smallest whole factor that fits it, box-averaged.
-
-    A band of rows at a time: converting or premultiplying the whole image first
-    would double what it takes.
-    """
-    factor = math.ceil(max(image.size) / max_side)
-    if factor < 2:
-        return image
-    mode = _working_mode(image)
-    width, height = image.size
-    rows = factor * max(1, REDUCE_BAND_BYTES // (4 * width * factor))  # whole blocks of factor rows
-    reduced = None
-    for top in range(0, height, rows):
-        band = image.crop((0, top, width, min(top + rows, height)))
-        band = (band if mode == band.mode else band.convert(mode)).reduce(factor)
-        if reduced is None:
-            reduced = Image.new(band.mode, (math.ceil(width / factor), math.ceil(height / factor)))
-            reduced.info = dict(image.info)  # EXIF orientation, for exif_transpose
-        reduced.paste(band, (0, top // factor))
-    return reduced
-
-
-def _open_image(data):
-    """A lazily decoded Pillow image whose header has been checked, or ImageError."""
-    try:
-        image = Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise ImageError(f"the image is too large to decode safely: {error}") from error
-    except Exception as error:  # unidentified, or a header Pillow cannot parse
-        raise ImageError(_why_unreadable(data)) from error
-    width, height = image.size
-    if width * height > MAX_PIXELS:
-        raise ImageError(
-            f"the image is too large: {width}x{height} pixels, more than "
-            f"{MAX_PIXELS // 1_000_000} megapixels (a decompression bomb?)"
-        )
-    if width == 0 or height == 0:
-        raise ImageError("the image has no pixels")
-    return image
-
-
-def _why_unreadable(data):
-    """A specific message for bytes that Pillow cannot open as a supported image."""
-    head = data[:2048]
-    if head.startswith(b"%PDF"):
-        return "not an image: looks like a PDF document"
-    if head[4:8] == b"ftyp":
-        return "HEIC/AVIF photos are not supported: save or export the picture as JPEG or PNG"
-    if b"<svg" in head.lower():
-        return "SVG drawings are not supported: export the drawing as PNG"
-    if _looks_like_text(head):
-        return "not an image: looks like a text file"
-    for signature, name in SIGNATURES.items():
-        if head.startswith(signature) and (name != "WEBP" or head[8:12] == b"WEBP"):
-            return f"the {name} file is damaged or truncated"
-    try:  # a real image in a format we do not accept deserves its name in the message
-        other_format = Image.open(io.BytesIO(data)).format
-    except Exception:
-        other_format = None
-    supported = ", ".join(SUPPORTED_FORMATS)
-    if other_format:
-        return f"unsupported image format {other_format}: use one of {supported}"
-    return f"not an image, or an unsupported format: the file is not {supported}"
-
-
-def _looks_like_text(head):
-    """Whether bytes decode as UTF-8 text without control characters."""
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError as error:
-        if error.start < len(head) - 3:  # not just a character cut in half at the end
-            return False
-        text = head[: error.start].decode("utf-8")
-    return bool(text) and all(character.isprintable() or character in "\t\n\r\f" for character in text)
-
-
-def _pillow_to_array(image):
-    """An RGB or RGBA uint8 array from a loaded Pillow image of any mode."""
-    if image.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):  # 16/32-bit grey and float
-        grey = _uint8_levels(np.asarray(image))
-        return cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB)
-    # Palette and grey images may name a transparent colour; RGBA keeps it.
-    transparent = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
-    return np.asarray(image.convert("RGBA" if transparent else "RGB"))
-
-
-# ---------------------------------------------------------------------------
-# Arrays
-
-
-def _standard_array(image):
-    """A uint8 (H, W) or (H, W, 2|3|4) array from an array of any numeric dtype."""
-    try:
-        array = np.asarray(image)
-    except (TypeError, ValueError) as error:
-        raise ImageError(f"expected an image array: {error}") from error
-    if array.dtype.kind not in "biuf":
-        raise ImageError(f"expected a numeric image array, got dtype {array.dtype}")
-    if array.ndim == 3 and array.shape[2] == 1:
-        array = array[..., 0]
-    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (2, 3, 4))):
-        raise ImageError(f"expected an (H, W) or (H, W, C) image with 1 to 4 channels, got shape {array.shape}")
-    if array.size == 0:
-        raise ImageError(f"the image has no pixels (shape {array.shape})")
-    return np.ascontiguousarray(_uint8_levels(array))  # OpenCV needs contiguous rows
-
-
-def _uint8_levels(array):
-    """0-255 levels: floats are read as 0-1 (0-255 if larger values occur), uint16 as 16-bit."""
-    if array.dtype == np.uint8:
-        return array
-    if array.dtype.kind == "b":
-        return array.astype(np.uint8) * np.uint8(255)
-    if array.dtype.kind == "f":
-        finite = np.isfinite(array)
-        top = float(array.max(where=finite, initial=0.0))
-        full = 1.0 if top <= 1.0 else 255.0
-        # +inf is as bright as it gets; NaN and -inf are nothing.
-        array = np.where(finite, array, np.where(array > 0, full, 0.0))
-    elif array.dtype == np.uint16:
-        full = 65535.0
-    else:  # other integers: 8-bit values if they fit, else 16-bit, else their own range
-        top = float(array.max())
-        full = 255.0 if top <= 255 else 65535.0 if top <= 65535 else top
-    levels = np.clip(array.astype(np.float64), 0.0, full) * (255.0 / full)
-    return (levels + 0.5).astype(np.uint8)
-
-
-def fit_within(image, max_side):
-    """The image with its longer side at most max_side, area-averaged; no side ever shrinks below 1 px."""
-    return _shrink(image, max_side)[0]
-
-
-def _shrink(image, max_side):
-    """The image with its longer side at most max_side (INTER_AREA), and the (x, y) scales."""
-    height, width = image.shape[:2]
-    if max(height, width) <= max_side:
-        return image, (1.0, 1.0)
-    scale = max_side / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    small = cv2.resize(np.ascontiguousarray(image), size, interpolation=cv2.INTER_AREA)
-    return small, (size[0] / width, size[1] / height)
 
 
 # ---------------------------------------------------------------------------
@@ -571,200 +290,6 @@ def _ink_is_dark(grey, extended, margin, side):
 
 
 # ---------------------------------------------------------------------------
-# Splitting the ink into digits
-
-
-@dataclass
-class _Piece:
-    """Connected ink pieces taken as one digit: a box (x1, y1 exclusive) and their labels."""
-
-    x0: int
-    y0: int
-    x1: int
-    y1: int
-    labels: list
-
-    @property
-    def width(self):
-        return self.x1 - self.x0
-
-    @property
-    def height(self):
-        return self.y1 - self.y0
-
-    def join(self, other):
-        return _Piece(
-            min(self.x0, other.x0),
-            min(self.y0, other.y0),
-            max(self.x1, other.x1),
-            max(self.y1, other.y1),
-            self.labels + other.labels,
-        )
-
-
-def _find_pieces(mask):
-    """The ink's connected pieces, specks removed, and a label image to tell them apart.
-
-    The label image is None when there is a single piece: its mask is the ink mask.
-    """
-    height, width = mask.shape
-    # Outer contours give the pieces' boxes; connectedComponentsWithStats takes
-    # several times longer, and most drawings are one piece that needs no labels.
-    contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
-    outer = [contour for contour, links in zip(contours, hierarchy[0] if contours else ()) if links[3] < 0]
-    labels = cv2.connectedComponents(mask, connectivity=8)[1] if len(outer) > 1 else None
-    speck = SPECKLE_FRACTION * max(height, width)
-    pieces = []
-    for contour in outer:
-        x, y, w, h = cv2.boundingRect(contour)
-        if max(w, h) > speck:
-            start_x, start_y = contour[0, 0]
-            label = 1 if labels is None else int(labels[start_y, start_x])
-            pieces.append(_Piece(x, y, x + w, y + h, [label]))
-    if len(pieces) > MAX_PIECES:
-        pieces = sorted(pieces, key=lambda piece: piece.width * piece.height)[-MAX_PIECES:]
-    return labels, pieces
-
-
-def _group_pieces(pieces):
-    """Digits as groups of pieces: strokes of one digit (a 5's bar, a 1's flag) stay together."""
-    if not pieces:
-        return []
-    digit_height = max(piece.height for piece in pieces)
-    # Pieces stacked above each other (a 5's bar, a 4 drawn in several strokes) join first;
-    # what is still short after that is part of a digit.
-    groups = _merge_overlapping(pieces, digit_height)
-    parts = [group for group in groups if group.height < PART_HEIGHT * digit_height]
-    groups = [group for group in groups if group.height >= PART_HEIGHT * digit_height]
-    while parts:
-        part = parts.pop(0)  # left to right
-        neighbours = groups + parts
-        gaps = [_gap(part, neighbour) for neighbour in neighbours]
-        if not gaps or min(gaps) > ATTACH_DISTANCE * digit_height:
-            if max(part.width, part.height) >= SMALL_PIECE * digit_height:
-                groups.append(part)  # a short mark on its own: the model will say how digit-like it is
-            continue
-        nearest = int(np.argmin(gaps))
-        if nearest < len(groups):
-            groups[nearest] = groups[nearest].join(part)
-        else:  # two parts, such as the dashes of a broken 1, may make a digit together
-            joined = parts.pop(nearest - len(groups)).join(part)
-            if joined.height >= PART_HEIGHT * digit_height:
-                groups.append(joined)
-            else:
-                parts.append(joined)
-    return _merge_overlapping(groups, digit_height)
-
-
-def group_boxes(boxes):
-    """Indices of ink boxes (x0, y0, x1, y1) grouped into digits, left to right, as pieces of ink are.
-
-    Strokes use it: each stroke's box is one piece. Boxes too small to be a digit
-    or a part of one are left out.
-    """
-    pieces = [_Piece(x0, y0, x1, y1, [index]) for index, (x0, y0, x1, y1) in enumerate(boxes)]
-    return [sorted(group.labels) for group in _group_pieces(pieces)]
-
-
-def _merge_overlapping(groups, digit_height):
-    """Join groups that overlap strongly in x: strokes of one digit drawn apart."""
-    groups = sorted(groups, key=lambda group: group.x0)
-    merged = True
-    while merged:  # a joined group is wider and may now overlap another one
-        merged = False
-        for index, first in enumerate(groups):
-            for other_index in range(index + 1, len(groups)):
-                other = groups[other_index]
-                if other.x0 >= first.x1:  # sorted by x0: no later group overlaps either
-                    break
-                if _belong_together(first, other, digit_height):
-                    groups[index] = first.join(other)
-                    del groups[other_index]
-                    merged = True
-                    break
-            if merged:
-                break
-    return groups
-
-
-def _belong_together(first, second, digit_height):
-    """Whether two groups overlap in x by most of the narrower one and are vertically close."""
-    overlap = min(first.x1, second.x1) - max(first.x0, second.x0)
-    vertical_gap = max(first.y0, second.y0) - min(first.y1, second.y1)
-    narrower = min(first.width, second.width)
-    return overlap > MERGE_OVERLAP * narrower and vertical_gap <= MERGE_GAP * digit_height
-
-
-def _gap(first, second):
-    """The distance between two boxes (0 when they overlap)."""
-    dx = max(first.x0 - second.x1, second.x0 - first.x1, 0)
-    dy = max(first.y0 - second.y1, second.y0 - first.y1, 0)
-    return math.hypot(dx, dy)
-
-
-def _piece_mask(mask, labels, piece):
-    """A 0/1 uint8 mask of the piece's own ink inside its box."""
-    if labels is None:
-        return mask[piece.y0 : piece.y1, piece.x0 : piece.x1]
-    crop = labels[piece.y0 : piece.y1, piece.x0 : piece.x1]
-    inside = crop == piece.labels[0] if len(piece.labels) == 1 else np.isin(crop, piece.labels)
-    return inside.view(np.uint8)
-
-
-def _split_wide(piece, mask, stroke_width=None):
-    """A single piece cut into digits where touching digits meet, when it is too wide for one.
-
-    Groups of several pieces are left whole: they were joined on purpose.
-    """
-    if len(piece.labels) > 1 or piece.width <= SPLIT_ASPECT * piece.height:
-        return [(piece, mask)]
-    if stroke_width is None:
-        stroke_width = _mask_stroke_width(mask)
-    # Touching digits meet in a single stroke: the column there holds about one stroke
-    # width of ink, in one run (or two, with a stroke passing by), and passes through no
-    # loop. A wide 0 has a loop, a wide 2 more ink or a tail too short to be a digit.
-    column_ink, runs, thin = _column_profile(mask, stroke_width)
-    can_cut = thin & ~_hole_columns(mask)
-    low, high = round(CUT_REGION * piece.width), round((1 - CUT_REGION) * piece.width)
-    candidates = low + np.flatnonzero(can_cut[low:high])
-    if candidates.size == 0:
-        return [(piece, mask)]
-    # The best cut crosses the least ink in the fewest runs: inside a 0 a column crosses
-    # two strokes, where two 0s touch it crosses one.
-    cut = int(candidates[np.argmin(column_ink[candidates] * runs[candidates])])
-    halves = []
-    for start, end in ((0, cut), (cut, piece.width)):
-        rows = np.flatnonzero(mask[:, start:end].any(axis=1))
-        if rows.size == 0 or rows[-1] + 1 - rows[0] < PART_HEIGHT * piece.height:
-            return [(piece, mask)]  # a tail or a flag, not a digit: the piece was one digit
-        top, bottom = rows[0], rows[-1] + 1
-        box = _Piece(piece.x0 + start, piece.y0 + top, piece.x0 + end, piece.y0 + bottom, piece.labels)
-        halves.append((box, mask[top:bottom, start:end]))
-    # Either half may still hold several digits.
-    return [part for half, half_mask in halves for part in _split_wide(half, half_mask, stroke_width)]
-
-
-def _mask_stroke_width(mask):
-    """The mean stroke width of a 0/1 mask that may touch its edges."""
-    return _stroke_width(cv2.copyMakeBorder(mask, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0))[0]
-
-
-def _column_profile(mask, stroke_width):
-    """Each column's ink, its number of separate runs, and whether it is thin enough to cut."""
-    column_ink = mask.sum(axis=0)
-    runs = mask[0] + np.count_nonzero(mask[1:] > mask[:-1], axis=0)
-    return column_ink, runs, (column_ink <= CUT_STROKES * stroke_width) & (runs <= CUT_RUNS)
-
-
-def _hole_columns(mask):
-    """Which columns of a 0/1 mask pass through a hole: a cut there would open a 0's loop."""
-    background = cv2.copyMakeBorder(1 - mask, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=1)
-    _, regions = cv2.connectedComponents(background, connectivity=4)
-    holes = (regions != regions[0, 0]) & (background > 0)  # background not reached from outside
-    return holes[1:-1, 1:-1].any(axis=0)
-
-
-# ---------------------------------------------------------------------------
 # Stroke width and the MNIST digit
 
 
@@ -779,17 +304,6 @@ def _resize_longer_side(image, side):
     if factor >= 2:  # OpenCV averages whole blocks several times faster than fractional ones
         image = cv2.resize(image, None, fx=1 / factor, fy=1 / factor, interpolation=cv2.INTER_AREA)
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-
-
-def _stroke_width(strokes):
-    """The mean stroke width, in pixels, of a 0/1 uint8 mask with a background margin.
-
-    Also returns the distance transform (each ink pixel's distance to the background).
-    """
-    inside = cv2.distanceTransform(strokes, cv2.DIST_L2, cv2.DIST_MASK_5)
-    # Across a stroke of width w the distance to the edge runs 1, 2, ..., w/2, ..., 2, 1:
-    # its mean is about w/4 + 1/2.
-    return 4 * (float(inside.sum()) / max(cv2.countNonZero(strokes), 1) - 0.5), inside
 
 
 def _digit_strokes(ink):
@@ -899,28 +413,23 @@ def has_small_digit(sizes):
     return any(max(width, height) < SMALL_DIGIT * tallest for width, height in sizes)
 
 
+def prepare_file(data, read=None):
+    """prepare() of an image file's bytes, with the boxes in the file's own pixels."""
+    array, (width, height) = _decode(data, DECODE_MAX_SIDE)
+    prepared = prepare(array, read)
+    scale_x, scale_y = width / array.shape[1], height / array.shape[0]
+    if (scale_x, scale_y) == (1.0, 1.0):
+        return prepared
+    boxes = tuple(
+        (math.floor(x * scale_x), math.floor(y * scale_y), math.ceil(w * scale_x), math.ceil(h * scale_y))
+        for x, y, w, h in prepared.boxes
+    )
+    return replace(prepared, boxes=boxes)
+
+
 def _may_be_several(piece):
     """A single piece wide enough to hold touching digits (groups of pieces were joined on purpose)."""
     return len(piece.labels) == 1 and piece.width > READ_SPLIT_ASPECT * piece.height
-
-
-def _candidate_cuts(mask, stroke_width):
-    """Columns where touching digits may meet: the thinnest column of each run of thin, loop-free columns."""
-    column_ink, runs, thin = _column_profile(mask, stroke_width)
-    crossing = (column_ink <= CROSSING_STROKES * stroke_width) & (runs == 1)
-    can_cut = (thin | crossing) & ~_hole_columns(mask)
-    edge = max(1, round(stroke_width))
-    can_cut[:edge] = can_cut[-edge:] = False
-    cost = column_ink * runs
-    cuts, start = [], None
-    for column, allowed in enumerate(np.append(can_cut, False)):
-        if allowed and start is None:
-            start = column
-        elif not allowed and start is not None:
-            cuts.append(start + int(np.argmin(cost[start:column])))
-            start = None
-    cuts = sorted(cuts, key=lambda column: cost[column])[:MAX_CUTS]
-    return sorted(cuts)
 
 
 def _read_cuts(piece, mask, ink_box, read):
@@ -965,42 +474,6 @@ def _read_cuts(piece, mask, ink_box, read):
         index, box, span_mask = spans[span]
         parts.append((box, span_mask, images[index]))
     return parts, doubtful
-
-
-def best_partition(count, confidences, boundary_cost):
-    """The split of units 0..count-1 into consecutive spans whose reading is most probable.
-
-    confidences: {(start, end): the model's top probability for units start..end-1
-    read as one digit}; spans not in it cannot be a digit. boundary_cost(position,
-    cut): the log cost of cutting (or not) between units position - 1 and position.
-    Returns the chosen spans, left to right, and the margin: how much less likely
-    (as a log ratio) the best reading with another number of digits is (inf when none).
-    """
-    # best[end][digits]: (log score of units 0..end-1 read as that many digits, where the last span starts)
-    best = [{} for _ in range(count + 1)]
-    best[0][0] = (0.0, None)
-    for end in range(1, count + 1):
-        for start in range(end):
-            if (start, end) not in confidences:
-                continue
-            gain = math.log(max(confidences[start, end], 1e-9))
-            gain += sum(boundary_cost(position, False) for position in range(start + 1, end))
-            gain += boundary_cost(start, True) if start else 0.0
-            for digits, (score, _) in best[start].items():
-                if score + gain > best[end].get(digits + 1, (-math.inf, None))[0]:
-                    best[end][digits + 1] = (score + gain, start)
-    final = best[count]
-    if not final:
-        return [(0, count)], 0.0
-    digits = max(final, key=lambda number: final[number][0])
-    others = [score for number, (score, _) in final.items() if number != digits]
-    margin = final[digits][0] - max(others) if others else math.inf
-    chosen, end = [], count
-    while end > 0:
-        start = best[end][digits][1]
-        chosen.append((start, end))
-        end, digits = start, digits - 1
-    return chosen[::-1], margin
 
 
 def _input_box(piece, offset, scales, input_shape):

@@ -46,6 +46,7 @@ from pathlib import Path, PurePosixPath
 import cv2
 import numpy as np
 
+import decoding
 import preprocessing
 import strokes
 
@@ -653,7 +654,7 @@ def _examples_from_files(files, where, problems):
 
 def picture_example(data):
     """The 28x28 model input of one digit's picture file: as it is when 28x28, else normalised as the app does."""
-    picture = preprocessing.decode_image(data)
+    picture = decoding.decode_image(data)
     grey = (
         cv2.cvtColor(picture, cv2.COLOR_RGBA2GRAY if picture.shape[2] == 4 else cv2.COLOR_RGB2GRAY)
         if picture.ndim == 3

@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 import preprocessing
+import segmentation
 
 CANVAS_SIZE = (280, 280)  # (height, width) of the app's drawing canvas
 FORMS = ("transparent", "white_on_black", "black_on_white")  # what the canvas can return
@@ -296,7 +297,7 @@ def prepare_drawing(drawing, read=None):
     strokes = [stroke * scale for stroke in drawing.strokes]
     brush = max(drawing.brush * scale, 1.0)
     boxes = [stroke_box(stroke, brush) for stroke in strokes]
-    groups = preprocessing.group_boxes(boxes)
+    groups = segmentation.group_boxes(boxes)
     doubtful = False
     if read is not None and len(strokes) > 1:
         groups, doubtful = _regroup(groups, strokes, boxes, brush, read)
@@ -389,7 +390,7 @@ def _regroup(groups, strokes, boxes, brush, read):
             return preprocessing.CUT_PENALTY if cut else 0.0
         return 0.0 if cut else JOIN_PENALTY
 
-    chosen, margin = preprocessing.best_partition(
+    chosen, margin = segmentation.best_partition(
         len(units), {span: float(confidences[index]) for span, index in spans.items()}, boundary_cost
     )
     # The pixel cuts' threshold holds for strokes too: on the dev set's touching numbers from strokes,

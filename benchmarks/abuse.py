@@ -41,7 +41,7 @@ from tests.hostile import Flood, float_tiff, png_bomb, sliver_png
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "benchmarks" / "results"
-SIDE_40MP = 6324  # just under preprocessing.MAX_PIXELS
+SIDE_40MP = 6324  # just under decoding.MAX_PIXELS
 DESKTOP = {"width": 1280, "height": 900}
 UPLOADS_HELD = 10
 RERUNS = 10  # timed reruns per session

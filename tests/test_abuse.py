@@ -28,18 +28,18 @@ from markdown_it import MarkdownIt
 from PIL import Image
 
 import app
-import preprocessing
+import decoding
 import strokes
 from browser import ROOT, mnist_test_set, paper_picture, png_bytes, readable_digit
+from decoding import ImageError
 from hostile import data_url, float_tiff, png_bomb, sliver_png
-from preprocessing import ImageError
 from recognizer import ModelError, Recognition, Recognizer
 from test_app import answers, canvas_sends, run_app
 
 pytestmark = pytest.mark.usefixtures("use_app_model")  # the app under test reads the model the tests chose
 CLI_TIMEOUT = 180  # seconds for predict.py on a busy 2-core machine
 UPLOAD_MEMORY_LIMIT = 300 * 2**20  # the issue's target: bytes over the idle level per upload, whatever the file
-SIDE_40MP = 6324  # 6324^2 is just under preprocessing.MAX_PIXELS
+SIDE_40MP = 6324  # 6324^2 is just under decoding.MAX_PIXELS
 CANVAS_WIDTH = 280
 # File names that Markdown would turn into a remote picture, a link, colours, a formula and an emoji.
 HOSTILE_NAMES = [
@@ -101,7 +101,7 @@ def test_slivers_in_a_multi_upload_lose_no_file(seven):
 MEMORY_SCRIPT = """
 import json, re, sys
 from pathlib import Path
-import preprocessing
+import decoding
 
 def peak():
     return int(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1)) * 1024
@@ -110,8 +110,8 @@ data = Path(sys.argv[1]).read_bytes()
 Path("/proc/self/clear_refs").write_text("5")  # forget the peak of importing
 baseline = peak()
 try:
-    shape, message = list(preprocessing.decode_image(data).shape), None
-except preprocessing.ImageError as error:
+    shape, message = list(decoding.decode_image(data).shape), None
+except decoding.ImageError as error:
     shape, message = None, str(error)
 print(json.dumps({"over_baseline": peak() - baseline, "shape": shape, "message": message}))
 """
@@ -140,7 +140,7 @@ def test_files_just_under_the_pixel_limit_decode_within_the_memory_budget(tmp_pa
     assert path.stat().st_size < 300_000  # a few kB that decode to 40 megapixels
     report = decode_in_fresh_process(path)
     assert report["message"] is None, report
-    assert max(report["shape"][:2]) <= preprocessing.DECODE_MAX_SIDE
+    assert max(report["shape"][:2]) <= decoding.DECODE_MAX_SIDE
     assert report["over_baseline"] < UPLOAD_MEMORY_LIMIT, f"{report['over_baseline'] / 2**20:.0f} MB"
 
 
@@ -150,7 +150,7 @@ def test_a_file_whose_decoding_would_pass_the_byte_budget_is_refused_from_its_he
     path.write_bytes(float_tiff(SIDE_40MP, SIDE_40MP, rows_per_strip=SIDE_40MP))
     report = decode_in_fresh_process(path)
     assert report["message"] and "too large to decode" in report["message"]
-    assert f"{preprocessing.MAX_DECODED_BYTES // 2**20} MB" in report["message"]
+    assert f"{decoding.MAX_DECODED_BYTES // 2**20} MB" in report["message"]
     assert report["over_baseline"] < 50 * 2**20  # refused before anything was decoded
 
 
@@ -173,7 +173,7 @@ def test_shrinking_while_decoding_gives_the_picture_a_full_decode_gives(mode):
     }[mode]
     buffer = io.BytesIO()
     source.save(buffer, "TIFF" if mode == "F" else "PNG")
-    decoded = preprocessing.decode_image(buffer.getvalue())
+    decoded = decoding.decode_image(buffer.getvalue())
     # What each file holds, as grey levels: the 1-bit one thresholded, the palette one dithered.
     full = {"1": (levels > 127) * 255.0, "P": np.asarray(source.convert("L"))}.get(mode, levels).astype(np.float32)
     expected = cv2.resize(full, (decoded.shape[1], decoded.shape[0]), interpolation=cv2.INTER_AREA)
@@ -353,13 +353,13 @@ def test_any_bytes_as_a_stroke_file_give_a_recognition_or_stroke_error(recognize
 def counted_decodes(monkeypatch):
     """How many times the app decodes a file: decode_image itself, counted as it runs."""
     calls = []
-    real = preprocessing.decode_image
+    real = decoding.decode_image
 
     def counting(data, *arguments, **options):
         calls.append(len(data))
         return real(data, *arguments, **options)
 
-    monkeypatch.setattr(preprocessing, "decode_image", counting)
+    monkeypatch.setattr(decoding, "decode_image", counting)
     return calls
 
 

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 import app
 import comparison
-import preprocessing
+import decoding
 from browser import ROOT, mnist_test_set, paper_picture, png_bytes, readable_digit
 from recognizer import DigitResult, Recognition, Recognizer, percent
 
@@ -200,8 +200,8 @@ def test_several_uploads_give_a_table_and_each_bad_file_an_error(digits):
     assert table["status"].tolist() == ["ok", "ok"]
     errors = [error.value for error in test.error]
     for name, data in bad.items():
-        with pytest.raises(preprocessing.ImageError) as reason:
-            preprocessing.decode_image(data)
+        with pytest.raises(decoding.ImageError) as reason:
+            decoding.decode_image(data)
         assert f"**{app.plain_text(name)}**: {app.plain_text(reason.value)}" in errors
 
 

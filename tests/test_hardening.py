@@ -25,8 +25,9 @@ from PIL import Image
 import app
 import predict
 from browser import ROOT, mnist_test_set, model_under_test, paper_picture, readable_digit
+from decoding import ImageError, decode_image
 from hostile import png_bomb
-from preprocessing import ImageError, decode_image, prepare
+from preprocessing import prepare
 from recognizer import ModelError, Recognition, Recognizer
 from test_app import answers, run_app
 from test_preprocessing import encode

@@ -1,4 +1,4 @@
-"""Tests of preprocessing.py: canvases, photos and files in, MNIST-like 28x28 digits out.
+"""Tests of preprocessing.py, decoding.py and segmentation.py: canvases, photos and files in, MNIST-like digits out.
 
 Every expectation comes from an independent source: a drawing whose digits we
 placed ourselves, the same drawing in another form, or MNIST's own images.
@@ -17,8 +17,11 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 import datasets
+import decoding
 import preprocessing
-from preprocessing import ImageError, decode_image, fit_to_mnist, ink_image, prepare
+import segmentation
+from decoding import ImageError, decode_image
+from preprocessing import fit_to_mnist, ink_image, prepare
 
 CANVAS = 280  # the app's drawing canvas side
 # Digit shapes as strokes (polylines) in a unit box: x to the right, y down.
@@ -442,7 +445,7 @@ def test_big_photos_are_shrunk_while_decoding():
     photo = np.full((3000, 4000, 3), 200, np.uint8)
     cv2.putText(photo, "3", (1500, 2200), cv2.FONT_HERSHEY_SIMPLEX, 50, (30, 30, 30), 120)
     image = decode_image(encode(Image.fromarray(photo), "JPEG", quality=80))
-    assert preprocessing.DECODE_MAX_SIDE / 2 <= max(image.shape) <= preprocessing.DECODE_MAX_SIDE
+    assert decoding.DECODE_MAX_SIDE / 2 <= max(image.shape) <= decoding.DECODE_MAX_SIDE
     assert image.shape[1] / image.shape[0] == pytest.approx(4 / 3, abs=0.01)
     assert len(prepare(image).digits) == 1
 
@@ -616,18 +619,18 @@ def test_best_partition_matches_trying_every_partition():
         confidences[0, count] = confidences.get((0, count), 0.3)  # one reading always exists
         costs = rng.uniform(-1.5, 0, size=(count + 1, 2))
         boundary_cost = lambda position, cut, costs=costs: float(costs[position, int(cut)])  # noqa: E731
-        chosen, _ = preprocessing.best_partition(count, confidences, boundary_cost)
+        chosen, _ = segmentation.best_partition(count, confidences, boundary_cost)
         assert chosen == brute_force_partition(count, confidences, boundary_cost)
 
 
 def test_best_partition_flags_a_close_call_as_doubtful():
     sure = {(0, 1): 0.99, (1, 2): 0.99, (0, 2): 0.05}  # two clear digits, and a poor reading as one
-    chosen, margin = preprocessing.best_partition(2, sure, lambda position, cut: preprocessing.CUT_PENALTY * cut)
+    chosen, margin = segmentation.best_partition(2, sure, lambda position, cut: preprocessing.CUT_PENALTY * cut)
     assert chosen == [(0, 1), (1, 2)] and margin == pytest.approx(
         np.log(0.99 * 0.99 / 0.05) + preprocessing.CUT_PENALTY
     )
     close = {(0, 1): 0.7, (1, 2): 0.7, (0, 2): 0.4}  # 0.49 x 0.85 against 0.4: a log ratio of 0.04
-    margin = preprocessing.best_partition(2, close, lambda position, cut: preprocessing.CUT_PENALTY * cut)[1]
+    margin = segmentation.best_partition(2, close, lambda position, cut: preprocessing.CUT_PENALTY * cut)[1]
     assert margin < preprocessing.DOUBT_MARGIN
 
 

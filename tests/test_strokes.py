@@ -84,9 +84,9 @@ def plain(*strokes_lists, brush=16, width=280):
 def digit_groups(payload):
     drawing = strokes.parse_drawing(payload)
     boxes = [strokes.stroke_box(stroke, drawing.brush) for stroke in drawing.strokes]
-    import preprocessing
+    import segmentation
 
-    return preprocessing.group_boxes(boxes)
+    return segmentation.group_boxes(boxes)
 
 
 def test_strokes_are_grouped_into_digits_by_geometry():
