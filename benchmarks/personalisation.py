@@ -38,7 +38,7 @@ MIN_OTHER_DIGITS = 10  # writers with fewer digits left after the ten examples g
 
 def cvl_writers(data_root):
     """(images (N, 28, 28), labels, writer ids) of CVL's validation writers, normalised as train.py does."""
-    from train import normalise_scan  # TensorFlow comes with it: the very function training used
+    from training_data import normalise_scan  # TensorFlow comes with it: the very function training used
 
     cvl = datasets.load_cvl(Path(data_root) / "cvl" if data_root else None)
     indices = np.flatnonzero(datasets.cvl_validation(cvl))

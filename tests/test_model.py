@@ -7,6 +7,7 @@ import pytest
 
 import datasets
 import train
+import training_data
 from recognizer import Recognizer, file_sha256, metrics_path_for, onnx_path_for
 
 MIN_TEST_ACCURACY = 0.995  # the shipped model reaches 99.51%; a model below 99.5% is a regression
@@ -40,7 +41,7 @@ def test_cvl_validation_writers_score_as_the_metrics_file_says(mnist_dir, model_
     """Recomputed here, independently of train.py's run: CVL's 60 validation writers, read as uploads are."""
     cvl = datasets.load_cvl(mnist_dir.parent / "cvl")
     mask = datasets.cvl_validation(cvl)
-    digits = np.stack([train.normalise_scan(image) for image in cvl.images[mask]])[..., None]
+    digits = np.stack([training_data.normalise_scan(image) for image in cvl.images[mask]])[..., None]
     accuracy = (Recognizer(model_path).probabilities(digits).argmax(axis=1) == cvl.labels[mask]).mean()
     recorded = json.loads(metrics_path_for(model_path).read_text())["validation"]["cvl"]
     assert recorded["writers"] == 60 and recorded["digits"] == mask.sum()

@@ -1,4 +1,4 @@
-"""Quick-mode training end to end, and the pieces of train.py checked against hand-made truth."""
+"""Quick-mode training end to end, and the pieces of train.py and training_data.py checked against hand-made truth."""
 
 import json
 
@@ -7,6 +7,7 @@ import pytest
 
 import datasets
 import train
+import training_data
 from conftest import run_script
 from recognizer import metrics_path_for
 
@@ -82,7 +83,7 @@ def test_augmented_digits_stay_mnist_normalised(mnist_dir):
     (images, _), _ = datasets.load_mnist(mnist_dir)
     rng = np.random.default_rng(0)
     for image in images[:50]:
-        digit = train.augment(image, rng)
+        digit = training_data.augment(image, rng)
         assert digit.shape == (28, 28) and digit.dtype == np.float32
         assert digit.min() >= 0.0 and digit.max() <= 1.0 and digit.max() > 0.5
         rows, columns = np.indices(digit.shape)
@@ -93,15 +94,15 @@ def test_augmented_digits_stay_mnist_normalised(mnist_dir):
 def test_augmented_batches_are_reproducible(mnist_dir):
     (images, labels), _ = datasets.load_mnist(mnist_dir)
     sources = {
-        "a": (images[:64], labels[:64], 0.75, train.augment),
-        "b": (images[64:96], labels[64:96], 0.25, train.jitter_pooled),
+        "a": (images[:64], labels[:64], 0.75, training_data.augment),
+        "b": (images[64:96], labels[64:96], 0.25, training_data.jitter_pooled),
     }
-    first = train.AugmentedBatches(sources, batch_size=32, steps=3, seed=5)[1]
-    second = train.AugmentedBatches(sources, batch_size=32, steps=3, seed=5)[1]
+    first = training_data.AugmentedBatches(sources, batch_size=32, steps=3, seed=5)[1]
+    second = training_data.AugmentedBatches(sources, batch_size=32, steps=3, seed=5)[1]
     np.testing.assert_array_equal(first[0], second[0])
     np.testing.assert_array_equal(first[1], second[1])
     assert first[0].shape == (32, 28, 28, 1)
-    batches = train.AugmentedBatches(sources, batch_size=32, steps=3, seed=5)
+    batches = training_data.AugmentedBatches(sources, batch_size=32, steps=3, seed=5)
     assert len(batches) == 3 and batches.counts == {"a": 24, "b": 8}  # the mixture weights, exactly
 
 
@@ -112,15 +113,15 @@ def test_batches_mix_sources_by_weight_and_add_uniform_non_digits():
     threes[:, 8:20, 10:18] = 255
     eights[:, 6:22, 9:19] = 255
     sources = {
-        "threes": (threes, np.full(10, 3), 0.6, train.jitter_pooled),
-        "eights": (eights, np.full(10, 8), 0.4, train.jitter_pooled),
+        "threes": (threes, np.full(10, 3), 0.6, training_data.jitter_pooled),
+        "eights": (eights, np.full(10, 8), 0.4, training_data.jitter_pooled),
     }
     non_digits = np.full((5, 28, 28), 128, np.uint8)
-    images, targets = train.AugmentedBatches(sources, batch_size=50, steps=1, seed=1, non_digits=non_digits)[0]
+    images, targets = training_data.AugmentedBatches(sources, batch_size=50, steps=1, seed=1, non_digits=non_digits)[0]
     digit_targets = targets[targets.max(axis=1) > 0.5]
     assert (digit_targets.argmax(axis=1) == 3).sum() == 30 and (digit_targets.argmax(axis=1) == 8).sum() == 20
     uniform = targets[targets.max(axis=1) <= 0.5]
-    assert len(uniform) == round(train.NON_DIGIT_FRACTION * 50)
+    assert len(uniform) == round(training_data.NON_DIGIT_FRACTION * 50)
     np.testing.assert_allclose(uniform, 0.1)
     assert len(images) == len(targets)
 
@@ -128,7 +129,7 @@ def test_batches_mix_sources_by_weight_and_add_uniform_non_digits():
 def test_pen_digits_are_drawn_and_read_as_the_app_reads_a_canvas():
     """A pen-drawn vertical stroke, through the app's own pipeline, is a centred upright bar like MNIST's 1."""
     stroke = [np.array([[50.0, 0.0], [50.0, 100.0]])]
-    digit = train.draw_pen_digit(stroke, np.random.default_rng(0), vary=False, form="black_on_white")
+    digit = training_data.draw_pen_digit(stroke, np.random.default_rng(0), vary=False, form="black_on_white")
     assert digit.shape == (28, 28)
     rows, columns = np.nonzero(digit > 0.5)
     assert rows.min() >= 3 and rows.max() <= 24 and rows.max() - rows.min() >= 17  # about 20 px tall
@@ -138,7 +139,7 @@ def test_pen_digits_are_drawn_and_read_as_the_app_reads_a_canvas():
 
     # The same drawing read by the app gives the very same 28x28 image.
     rng = np.random.default_rng(0)
-    placed, brush = strokes.place_strokes(stroke, rng, brush_range=train.PEN_BRUSH)
+    placed, brush = strokes.place_strokes(stroke, rng, brush_range=training_data.PEN_BRUSH)
     canvas = strokes.canvas_form(strokes.draw_strokes(placed, strokes.CANVAS_SIZE, brush), "black_on_white")
     np.testing.assert_allclose(prepare(canvas).digits[0, ..., 0], digit)
 
@@ -147,7 +148,7 @@ def test_scans_are_normalised_like_the_app_normalises_uploads(mnist_dir):
     """A 28x28 scan framed by bounding box (as CVL is) comes out with MNIST's centre of mass."""
     (images, _), _ = datasets.load_mnist(mnist_dir)
     for image in images[:20]:
-        digit = train.normalise_scan(image)
+        digit = training_data.normalise_scan(image)
         rows, columns = np.indices(digit.shape)
         centre = ((digit * rows).sum() / digit.sum(), (digit * columns).sum() / digit.sum())
         assert np.allclose(centre, (14, 14), atol=0.6)
@@ -158,7 +159,7 @@ def test_render_pool_is_reproducible_and_keeps_labels_in_step():
     sample = [np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 20.0], [10.0, 20.0]])]  # a Z
     dot = [np.array([[5.0, 5.0]])]  # only a dot: no digit, dropped with its label
     items, labels = [sample, dot, sample], np.array([2, 7, 2])
-    first = train.render_pool("pen", items, labels, seed=(1, 2), vary=True, workers=1)
-    second = train.render_pool("pen", items, labels, seed=(1, 2), vary=True, workers=1)
+    first = training_data.render_pool("pen", items, labels, seed=(1, 2), vary=True, workers=1)
+    second = training_data.render_pool("pen", items, labels, seed=(1, 2), vary=True, workers=1)
     np.testing.assert_array_equal(first[0], second[0])
     assert first[1].tolist() == [2, 2] and first[0].shape == (2, 28, 28)
