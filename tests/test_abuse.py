@@ -29,6 +29,7 @@ from PIL import Image
 
 import app
 import decoding
+import result_view
 import strokes
 from browser import ROOT, mnist_test_set, paper_picture, png_bytes, readable_digit
 from decoding import ImageError
@@ -74,10 +75,10 @@ def upload(files):
 @pytest.mark.parametrize("shape", [(1, 3000), (3000, 1), (2, 5000)])
 def test_a_sliver_is_shrunk_for_display_without_losing_its_short_side(shape):
     picture = np.zeros((*shape, 3), np.uint8)
-    shown = app.fit_for_display(picture)
-    assert max(shown.shape[:2]) == app.MAX_DISPLAY_SIDE and min(shown.shape[:2]) >= 1
-    boxed = app.boxes_image(picture, [(0, 0, 10, 1), (20, 0, 10, 1)])
-    assert max(boxed.shape[:2]) == app.MAX_DISPLAY_SIDE and min(boxed.shape[:2]) >= 1
+    shown = result_view.fit_for_display(picture)
+    assert max(shown.shape[:2]) == result_view.MAX_DISPLAY_SIDE and min(shown.shape[:2]) >= 1
+    boxed = result_view.boxes_image(picture, [(0, 0, 10, 1), (20, 0, 10, 1)])
+    assert max(boxed.shape[:2]) == result_view.MAX_DISPLAY_SIDE and min(boxed.shape[:2]) >= 1
 
 
 def test_slivers_in_a_multi_upload_lose_no_file(seven):

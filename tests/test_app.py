@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 import app
 import comparison
 import decoding
+import result_view
 from browser import ROOT, mnist_test_set, paper_picture, png_bytes, readable_digit
 from recognizer import DigitResult, Recognition, Recognizer, percent
 
@@ -229,7 +230,7 @@ def test_model_without_metrics_says_not_measured(monkeypatch, tmp_path, app_mode
     monkeypatch.setenv("DIGIT_MODEL", str(tmp_path / app_model.name))
     test = run_app()
     assert not test.exception
-    assert test.sidebar.metric[0].value == app.NOT_MEASURED
+    assert test.sidebar.metric[0].value == result_view.NOT_MEASURED
     assert "| Parameters | not measured |" in model_card(test)
 
 
@@ -250,23 +251,23 @@ def test_model_card_shows_the_measured_figures(app_model):
 
 def test_pixel_grid_shows_each_input_pixel_as_a_square():
     digit = np.random.default_rng(0).random((28, 28), dtype=np.float32)
-    grid = app.pixel_grid(digit)
-    assert grid.shape == (28 * app.PIXEL_SCALE, 28 * app.PIXEL_SCALE)
-    inside = grid[1 :: app.PIXEL_SCALE, 1 :: app.PIXEL_SCALE]  # one pixel in from each square's grid line
+    grid, scale = result_view.pixel_grid(digit), result_view.PIXEL_SCALE
+    assert grid.shape == (28 * scale, 28 * scale)
+    inside = grid[1::scale, 1::scale]  # one pixel in from each square's grid line
     np.testing.assert_array_equal(inside, (digit * 255).astype(np.uint8))
 
 
 def test_large_pictures_are_shrunk_for_display():
     picture = np.zeros((1500, 3000, 3), np.uint8)
-    assert app.fit_for_display(picture).shape == (512, 1024, 3)
-    assert app.fit_for_display(picture[:100, :200]).shape == (100, 200, 3)
+    assert result_view.fit_for_display(picture).shape == (512, 1024, 3)
+    assert result_view.fit_for_display(picture[:100, :200]).shape == (100, 200, 3)
 
 
 def test_boxes_image_outlines_each_box():
     picture = np.full((100, 200, 4), 255, np.uint8)
-    boxed = app.boxes_image(picture, [(20, 40, 50, 50), (120, 40, 60, 50)])
-    assert tuple(boxed[89, 45]) == app.BOX_COLOUR  # bottom edge of the first box
-    assert tuple(boxed[60, 179]) == app.BOX_COLOUR  # right edge of the second box
+    boxed = result_view.boxes_image(picture, [(20, 40, 50, 50), (120, 40, 60, 50)])
+    assert tuple(boxed[89, 45]) == result_view.BOX_COLOUR  # bottom edge of the first box
+    assert tuple(boxed[60, 179]) == result_view.BOX_COLOUR  # right edge of the second box
     assert tuple(boxed[60, 100]) == (255, 255, 255)  # between the boxes
 
 
@@ -281,16 +282,16 @@ def test_an_unsure_answer_offers_the_readings_that_change_its_least_sure_digit()
     unsure = digit_result(4, {4: 0.5, 9: 0.3, 1: 0.15, 7: 0.005, 2: 0.045})
     recognition = Recognition(digits=(sure, unsure))
     assert recognition.status == "uncertain"
-    readings = app.alternatives(recognition)
+    readings = result_view.alternatives(recognition)
     assert [text for text, _ in readings] == ["79", "71", "72"]
     assert [round(probability, 6) for _, probability in readings] == [
         round(0.99 * 0.3, 6),
         round(0.99 * 0.15, 6),
         round(0.99 * 0.045, 6),
     ]
-    assert app.alternatives_text(recognition) == "79 (29.7%), 71 (14.8%), 72 (4.5%)"
-    assert app.spoken_answer(recognition).startswith("Best guess 74, 49.5% confidence.")
-    assert app.spoken_answer(None) == ""
+    assert result_view.alternatives_text(recognition) == "79 (29.7%), 71 (14.8%), 72 (4.5%)"
+    assert result_view.spoken_answer(recognition).startswith("Best guess 74, 49.5% confidence.")
+    assert result_view.spoken_answer(None) == ""
 
 
 def digit_result(digit, chances):
@@ -302,7 +303,7 @@ def digit_result(digit, chances):
 def test_transparent_drawing_is_shown_on_white_paper():
     ink = np.zeros((10, 10, 4), np.uint8)
     ink[2:5, 2:5, 3] = 255  # black ink, transparent elsewhere: the canvas's default
-    paper = app.on_white(ink)
+    paper = result_view.on_white(ink)
     assert paper.shape == (10, 10, 3)
     assert (paper[3, 3] == 0).all() and (paper[0, 0] == 255).all()
 
@@ -335,7 +336,7 @@ def test_comparison_shows_the_tutorial_reading_beside_the_app(digits):
     assert readings["Tutorial recipe"] == str(label)
     assert captions(test).count("What it saw") == 2
     shown = " ".join(caption.value for caption in test.main.caption)
-    for path in (app.model_path(), comparison.TUTORIAL_MODEL):
+    for path in (result_view.model_path(), comparison.TUTORIAL_MODEL):
         accuracy = json.loads(path.with_name(path.stem + ".metrics.json").read_text())["mnist_test"]["accuracy"]
         assert f"MNIST test accuracy {accuracy:.2%}" in shown
 

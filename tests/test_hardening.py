@@ -445,12 +445,20 @@ def called_name(call):
     return function.attr if isinstance(function, ast.Attribute) else getattr(function, "id", None)
 
 
+APP_SOURCES = ("app.py", "result_view.py")  # the page and the result view it shows uploads in
+
+
 def test_app_source_builds_no_path_from_an_uploaded_file_name():
-    """Every file-system call in app.py is checked for an argument that uses some `.name`."""
-    tree = ast.parse((ROOT / "app.py").read_text())
-    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and called_name(node) in FILE_SYSTEM_CALLS]
+    """Every file-system call in the app's source is checked for an argument that uses some `.name`."""
+    trees = {source: ast.parse((ROOT / source).read_text()) for source in APP_SOURCES}
+    calls = [
+        (source, node)
+        for source, tree in trees.items()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and called_name(node) in FILE_SYSTEM_CALLS
+    ]
     assert calls  # the model path and its metrics file are opened: the check does see file access
-    for call in calls:
+    for source, call in calls:
         arguments = [*call.args, *(keyword.value for keyword in call.keywords)]
         names = [
             node
@@ -458,8 +466,13 @@ def test_app_source_builds_no_path_from_an_uploaded_file_name():
             for node in ast.walk(argument)
             if isinstance(node, ast.Attribute) and node.attr == "name"
         ]
-        assert not names, f"app.py line {call.lineno}: {ast.unparse(call)}"
-    uploads = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and called_name(node) == "getvalue"]
+        assert not names, f"{source} line {call.lineno}: {ast.unparse(call)}"
+    uploads = [
+        node
+        for tree in trees.values()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and called_name(node) == "getvalue"
+    ]
     assert uploads  # uploaded files are read from memory
 
 
