@@ -372,7 +372,7 @@ def parse_args(argv=None):
         default=[],
         metavar="DIR",
         help="examples folders (DIR/<digit>/<id>.png, the app's export) mixed into training at "
-        f"{EXTRA_DATA_WEIGHT:.0%} of each batch; never used for validation",
+        f"{EXTRA_DATA_WEIGHT * 100:.0f}%% of each batch; never used for validation",
     )
     parser.add_argument(
         "--verbose", type=int, default=1, choices=(0, 1, 2), help="0 silent, 1 progress bar, 2 one line per epoch"
