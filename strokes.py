@@ -349,6 +349,23 @@ def draw_group(group, strokes, boxes, brush, speck):
         return None
 
 
+def _inside_neighbour(units, position, group_of, boxes):
+    """Whether a cut of a group before units[position] would leave a stroke inside the other side's width.
+
+    Digits stand side by side: a stroke that lies within another's left and right
+    ends (a zero's slash, a 4's crossing stroke) belongs to its digit, however
+    confidently it reads alone.
+    """
+    group = group_of[units[position]]
+    before = [units[index] for index in range(position) if group_of[units[index]] == group]
+    after = [units[index] for index in range(position, len(units)) if group_of[units[index]] == group]
+    for inner, outer in ((after, before), (before, after)):
+        left, right = min(boxes[index][0] for index in outer), max(boxes[index][2] for index in outer)
+        if any(left <= boxes[index][0] and boxes[index][2] <= right for index in inner):
+            return True
+    return False
+
+
 def _regroup(groups, strokes, boxes, brush, read):
     """The geometric groups revised by the model: (groups, whether another digit count is nearly as likely)."""
     # Units: the strokes, group by group left to right, and left to right inside a group,
@@ -387,6 +404,8 @@ def _regroup(groups, strokes, boxes, brush, read):
     def boundary_cost(position, cut):
         same_group = group_of[units[position - 1]] == group_of[units[position]]
         if same_group:
+            if cut and _inside_neighbour(units, position, group_of, boxes):
+                return -math.inf
             return preprocessing.CUT_PENALTY if cut else 0.0
         return 0.0 if cut else JOIN_PENALTY
 

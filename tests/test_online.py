@@ -50,6 +50,42 @@ def test_combining_by_weight_against_a_hand_computation():
     np.testing.assert_allclose(online.combine(image, pen, 0.5), both / both.sum(), rtol=1e-6)
 
 
+def test_a_flag_rises_from_the_lower_left_to_the_stem_top_then_the_pen_goes_down():
+    import train_online
+
+    stem = np.array([[100.0, 240.0], [100.0, 140.0], [100.0, 40.0]])  # a 1 drawn upwards
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        (flagged,) = train_online.with_flag([stem], rng)
+        flag, down = flagged[: len(flagged) - 3], flagged[len(flagged) - 3 :]
+        np.testing.assert_allclose(down, stem[::-1])  # the stem, now top to bottom, is kept as it was
+        start = flag[0]
+        rise = np.degrees(np.arctan2(start[1] - 40.0, 100.0 - start[0]))  # y down: a rise to the top is positive
+        length = np.hypot(100.0 - start[0], start[1] - 40.0)
+        assert (
+            start[0] < 100.0
+            and train_online.FLAG_ANGLE_DEGREES[0] - 1 <= rise <= train_online.FLAG_ANGLE_DEGREES[1] + 1
+        )
+        assert 200 * train_online.FLAG_LENGTH[0] - 1e-6 <= length <= 200 * train_online.FLAG_LENGTH[1] + 1e-6
+
+
+def test_a_written_number_is_its_digits_side_by_side_in_writing_order():
+    import train_online
+
+    seven = [np.array([[0.0, 0.0], [60.0, 0.0], [30.0, 100.0]])]  # one stroke, 0.6 as wide as tall
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        written = train_online.number_strokes([seven], rng)
+        assert 2 <= len(written) <= 3
+        for before, after in zip(written, written[1:]):
+            height = np.ptp(after[:, 1])
+            variation = train_online.NUMBER_HEIGHT_VARIATION
+            assert 1 - variation - 1e-9 <= height <= 1 + variation + 1e-9  # every digit about one unit tall
+            np.testing.assert_allclose(np.ptp(after[:, 0]), 0.6 * height)  # and not stretched
+            gap = after[:, 0].min() - before[:, 0].max()
+            assert train_online.NUMBER_GAP[0] - 1e-9 <= gap <= train_online.NUMBER_GAP[1] + 1e-9
+
+
 @pytest.fixture(scope="module")
 def shipped():
     if not DEFAULT_ONLINE_MODEL.is_file():
@@ -60,11 +96,25 @@ def shipped():
 
 
 def test_a_flagged_1_and_a_7_are_told_apart_by_their_paths(shipped):
-    """Nearly one picture: a 1 whose pen goes up its long flag then down, and a 7 along its short bar then down."""
+    """Nearly one picture: a 1 whose pen goes up its long flag then down, and a 7 along its flat bar then down.
+
+    The 7's bar is half its height, as narrow as the narrowest tenth of UNIPEN's training 7s; a bar a
+    third of the height or less reads as a 1 from its path since flagged 1s are trained (README).
+    """
     one = [np.array([[60.0, 90.0], [110.0, 40.0], [110.0, 240.0]])]
-    seven = [np.array([[58.0, 48.0], [114.0, 45.0], [104.0, 240.0]])]
+    seven = [np.array([[45.0, 48.0], [142.0, 45.0], [112.0, 240.0]])]
     probabilities = shipped.online_probabilities([one, seven])
     assert probabilities[0].argmax() == 1 and probabilities[1].argmax() == 7
+
+
+def test_a_number_read_as_one_digit_is_unsure(shipped):
+    """Three digits' strokes side by side (1, 0, 7) must not be read as a confident single digit."""
+    angles = np.linspace(0, 2 * np.pi, 40)
+    one = np.array([[40.0, 40.0], [40.0, 200.0]])
+    zero = np.stack([120 + 35 * np.sin(angles), 120 - 80 * np.cos(angles)], axis=1)
+    seven = np.array([[180.0, 45.0], [250.0, 45.0], [205.0, 200.0]])
+    number, single = shipped.online_probabilities([[one, zero, seven], [zero]])
+    assert number.max() < 0.5 < single.max() and single.argmax() == 0
 
 
 def test_a_slashed_zero_and_an_8_are_told_apart_by_their_paths(shipped):

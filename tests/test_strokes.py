@@ -108,6 +108,22 @@ def test_stroke_files_are_read_as_their_digits(recognizer):
     )
 
 
+def test_a_stroke_within_another_strokes_width_is_never_cut_off_as_a_digit():
+    # Boxes (x0, y0, x1, y1): a loop 40-120 wide, a slash 70-90 inside its width, a 1 beside it at 150-160.
+    boxes = [(40, 60, 120, 220), (70, 40, 90, 240), (150, 60, 160, 220)]
+    units, group_of = [0, 1, 2], {0: 0, 1: 0, 2: 1}
+    assert strokes._inside_neighbour(units, 1, group_of, boxes)  # the slash lies within the loop's width
+    side_by_side = [(40, 60, 100, 220), (95, 60, 150, 220)]  # touching digits overlap a little, nothing more
+    assert not strokes._inside_neighbour([0, 1], 1, {0: 0, 1: 0}, side_by_side)
+
+
+def test_a_slashed_zero_is_one_digit(recognizer):
+    # A small loop and a long stroke through it, drawn after it: alone, the stroke reads as a confident 1.
+    slash = [[124, 50], [120, 240]]
+    result = recognizer.recognize_strokes(plain([ellipse(120, 120, 40, 32), slash]))
+    assert len(result.digits) == 1 and result.text == "0"
+
+
 def test_touching_digits_from_strokes_match_each_digit_drawn_alone(recognizer):
     """Reading touching digits by strokes gives each digit exactly the image it gets when drawn by itself."""
     left, right = ellipse(80, 140, 36, 60), ellipse(151, 140, 36, 60)
