@@ -134,6 +134,30 @@ def random_linear_map(rng, max_rotation_degrees, max_shear, aspect_range):
     return rotation @ np.array([[1.0, shear], [0.0, 1.0]]) @ np.diag([aspect, 1.0])
 
 
+# A flagged 1 (with_flag), as many Europeans write it: a 7's bar runs flat from the top left, the flag
+# rises to the stem's top from the lower left.
+FLAG_LENGTH = (0.2, 0.55)  # of the digit's height
+FLAG_ANGLE_DEGREES = (20, 60)  # above the horizontal, rising towards the stem's top
+FLAG_BEND = 0.1  # of the flag's length: a slightly curved flag
+MIN_FLAG_HEIGHT = 1e-6  # a 1 that is a dot has no height: keep the flag's length finite
+
+
+def with_flag(sample_strokes, rng):
+    """A one-stroke 1 written with a flag: the pen rises from the lower left to the stem's top, then goes down."""
+    stem = np.asarray(sample_strokes[0], dtype=np.float64)
+    if stem[0, 1] > stem[-1, 1]:  # drawn upwards: the flag joins the end that is on top
+        stem = stem[::-1]
+    height = max(float(np.ptp(stem[:, 1])), MIN_FLAG_HEIGHT)
+    length = rng.uniform(*FLAG_LENGTH) * height
+    angle = np.deg2rad(rng.uniform(*FLAG_ANGLE_DEGREES))
+    top = stem[0]
+    start = top + length * np.array([-np.cos(angle), np.sin(angle)])
+    bend = rng.uniform(-FLAG_BEND, FLAG_BEND) * length
+    along = np.linspace(0, 1, int(rng.integers(5, 12)))[:-1, None]  # the stem's top is the flag's last point
+    flag = start + along * (top - start) + bend * 4 * along * (1 - along) * np.array([np.sin(angle), np.cos(angle)])
+    return [np.vstack([flag, stem]), *sample_strokes[1:]]
+
+
 # ---------------------------------------------------------------------------
 # Stroke files
 

@@ -47,14 +47,10 @@ ASPECT_RANGE = (0.7, 1.35)
 POINT_NOISE = 0.01  # of the digit's size: a shaky hand or a coarse tablet
 KEEP_POINTS = (0.3, 1.0)  # share of the recorded points kept: fast and slow writing, coarse and fine sampling
 REORDER_PROBABILITY = 0.15  # a multi-stroke digit drawn in another order (a 5's bar first or last)
-# Flagged 1s: many Europeans start a 1 low on the left and run up a long flag before the stem. UNIPEN's
-# writers rarely do, and without them both models read such 1s as 7s (the commonest error on European
-# digits). A 7's bar runs flat from the top left; the flag rises to the top at 20-60 degrees.
+# Flagged 1s (strokes.with_flag): many Europeans start a 1 low on the left and run up a long flag before
+# the stem. UNIPEN's writers rarely do, and without them both models read such 1s as 7s (the commonest
+# error on European digits).
 FLAG_PROBABILITY = 0.3  # of the one-stroke 1s, which keep their plain form in most batches
-FLAG_LENGTH = (0.2, 0.55)  # of the digit's height
-FLAG_ANGLE_DEGREES = (20, 60)  # above the horizontal, rising towards the stem's top
-FLAG_BEND = 0.1  # of the flag's length: a slightly curved flag
-MIN_FLAG_HEIGHT = 1e-6  # a 1 that is a dot has no height: keep the flag's length finite
 NON_DIGIT_FRACTION = 0.1  # random scribbles with uniform targets, so that the combined answer can still say "unsure"
 # Two or three digits' strokes read as one, also with uniform targets: where strokes are grouped into
 # digits (strokes.py), the two models' confidences decide whether neighbouring groups are one digit or
@@ -101,22 +97,6 @@ def vary_strokes(sample_strokes, rng):
         moved = int(rng.integers(len(result)))
         result.insert(0 if moved else len(result), result.pop(moved))
     return result
-
-
-def with_flag(sample_strokes, rng):
-    """A one-stroke 1 written with a flag: the pen rises from the lower left to the stem's top, then goes down."""
-    stem = np.asarray(sample_strokes[0], dtype=np.float64)
-    if stem[0, 1] > stem[-1, 1]:  # drawn upwards: the flag joins the end that is on top
-        stem = stem[::-1]
-    height = max(float(np.ptp(stem[:, 1])), MIN_FLAG_HEIGHT)
-    length = rng.uniform(*FLAG_LENGTH) * height
-    angle = np.deg2rad(rng.uniform(*FLAG_ANGLE_DEGREES))
-    top = stem[0]
-    start = top + length * np.array([-np.cos(angle), np.sin(angle)])
-    bend = rng.uniform(-FLAG_BEND, FLAG_BEND) * length
-    along = np.linspace(0, 1, int(rng.integers(5, 12)))[:-1, None]  # the stem's top is the flag's last point
-    flag = start + along * (top - start) + bend * 4 * along * (1 - along) * np.array([np.sin(angle), np.cos(angle)])
-    return [np.vstack([flag, stem]), *sample_strokes[1:]]
 
 
 def number_strokes(samples, rng):
@@ -169,7 +149,7 @@ class OnlineBatches(keras.utils.PyDataset):
         for i in picked:
             varied = vary_strokes(self.samples[i], rng)
             if self.labels[i] == 1 and len(varied) == 1 and rng.random() < FLAG_PROBABILITY:
-                varied = with_flag(varied, rng)  # after the slant and turn, so that the flag rises as said
+                varied = pen.with_flag(varied, rng)  # after the slant and turn, so that the flag rises as said
             features.append(online.trajectory_features(varied))
         targets = [np.eye(10, dtype=np.float32)[self.labels[picked]]]
         count = int(round(NON_DIGIT_FRACTION * self.batch_size))

@@ -50,25 +50,6 @@ def test_combining_by_weight_against_a_hand_computation():
     np.testing.assert_allclose(online.combine(image, pen, 0.5), both / both.sum(), rtol=1e-6)
 
 
-def test_a_flag_rises_from_the_lower_left_to_the_stem_top_then_the_pen_goes_down():
-    import train_online
-
-    stem = np.array([[100.0, 240.0], [100.0, 140.0], [100.0, 40.0]])  # a 1 drawn upwards
-    rng = np.random.default_rng(0)
-    for _ in range(50):
-        (flagged,) = train_online.with_flag([stem], rng)
-        flag, down = flagged[: len(flagged) - 3], flagged[len(flagged) - 3 :]
-        np.testing.assert_allclose(down, stem[::-1])  # the stem, now top to bottom, is kept as it was
-        start = flag[0]
-        rise = np.degrees(np.arctan2(start[1] - 40.0, 100.0 - start[0]))  # y down: a rise to the top is positive
-        length = np.hypot(100.0 - start[0], start[1] - 40.0)
-        assert (
-            start[0] < 100.0
-            and train_online.FLAG_ANGLE_DEGREES[0] - 1 <= rise <= train_online.FLAG_ANGLE_DEGREES[1] + 1
-        )
-        assert 200 * train_online.FLAG_LENGTH[0] - 1e-6 <= length <= 200 * train_online.FLAG_LENGTH[1] + 1e-6
-
-
 def test_a_written_number_is_its_digits_side_by_side_in_writing_order():
     import train_online
 

@@ -184,3 +184,17 @@ def test_points_off_the_canvas_are_held_at_its_edge_and_empty_drawings_read_noth
     drawing = strokes.parse_drawing({"width": 100, "height": 100, "strokes": [[[-50, 20], [150, 20]]]})
     assert drawing.strokes[0].min() >= 0 and drawing.strokes[0].max() <= 100
     assert recognizer.recognize_strokes({"width": 280, "height": 280, "strokes": []}).status == "empty"
+
+
+def test_a_flag_rises_from_the_lower_left_to_the_stem_top_then_the_pen_goes_down():
+    stem = np.array([[100.0, 240.0], [100.0, 140.0], [100.0, 40.0]])  # a 1 drawn upwards
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        (flagged,) = strokes.with_flag([stem], rng)
+        flag, down = flagged[: len(flagged) - 3], flagged[len(flagged) - 3 :]
+        np.testing.assert_allclose(down, stem[::-1])  # the stem, now top to bottom, is kept as it was
+        start = flag[0]
+        rise = np.degrees(np.arctan2(start[1] - 40.0, 100.0 - start[0]))  # y down: a rise to the top is positive
+        length = np.hypot(100.0 - start[0], start[1] - 40.0)
+        assert start[0] < 100.0 and strokes.FLAG_ANGLE_DEGREES[0] - 1 <= rise <= strokes.FLAG_ANGLE_DEGREES[1] + 1
+        assert 200 * strokes.FLAG_LENGTH[0] - 1e-6 <= length <= 200 * strokes.FLAG_LENGTH[1] + 1e-6
