@@ -20,7 +20,7 @@ import streamlit as st
 
 import decoding
 import profile_ui
-from recognizer import DEFAULT_MODEL, MODEL_VARIABLE, ModelError, Recognition, percent
+from recognizer import DEFAULT_MODEL, DEFAULT_ONLINE_MODEL, MODEL_VARIABLE, ModelError, Recognition, percent
 from result_view import (
     BOX_COLOUR,
     boxes_image,
@@ -234,7 +234,7 @@ def model_error_ui(error):
     st.caption(f"The app reads the model from ${MODEL_VARIABLE} when it is set, else digit_model.keras beside it.")
 
 
-def sidebar_ui(metrics, backend_name):
+def sidebar_ui(metrics, backend_name, online_metrics=None):
     """Settings, the model card and the about text; returns (brush width, predict while drawing)."""
     with st.sidebar:
         st.header("Settings")
@@ -253,7 +253,7 @@ def sidebar_ui(metrics, backend_name):
         st.divider()
         profile_ui.profile_sidebar_ui()
         st.divider()
-        model_card_ui(metrics, backend_name)
+        model_card_ui(metrics, backend_name, online_metrics or {})
         st.divider()
         about_ui()
     return brush_width, live
@@ -274,7 +274,7 @@ DATA_CREDITS = (
 )
 
 
-def model_card_ui(metrics, backend_name):
+def model_card_ui(metrics, backend_name, online_metrics):
     st.header("Model card")
     test = metrics.get("mnist_test") if isinstance(metrics.get("mnist_test"), dict) else {}
     st.metric("MNIST test accuracy", measured(test.get("accuracy"), lambda value: f"{value:.2%}"))
@@ -294,6 +294,15 @@ def model_card_ui(metrics, backend_name):
         "Best epoch": measured(metrics.get("best_epoch"), lambda value: f"{value} of {epochs_run}"),
         "Runs on": "ONNX Runtime" if backend_name == "onnx" else "Keras",
     }
+    if online_metrics:  # the second view, for drawings whose strokes are known
+        writers = online_metrics.get("validation_writers")
+        unseen = f", {writers} unseen writers" if isinstance(writers, int) else ""
+        figures["Pen-path model, UNIPEN"] = measured(
+            online_metrics.get("online_accuracy"), lambda value: f"{value:.2%}{unseen}"
+        )
+        figures["Both views, UNIPEN"] = measured(
+            cross_fitted_accuracy(online_metrics), lambda value: f"{value:.2%}{unseen}"
+        )
     rows = [f"| {name} | {value} |" for name, value in figures.items()]
     st.markdown("\n".join(["| Figure | Value |", "|:--|--:|", *rows]))
     st.caption(
@@ -304,6 +313,17 @@ def model_card_ui(metrics, backend_name):
         st.warning("This is the quick test model, trained for seconds: expect mistakes.")
 
 
+def cross_fitted_accuracy(online_metrics):
+    """The two views' combined accuracy over both halves of the validation writers, each half's weight
+    fitted on the other half (train_online.py), or None when the metrics do not hold it."""
+    folds = online_metrics.get("cross_fitted")
+    try:
+        right = sum(fold["combined_accuracy"] * fold["digits"] for fold in folds.values())
+        return right / sum(fold["digits"] for fold in folds.values())
+    except (AttributeError, KeyError, TypeError, ZeroDivisionError):
+        return None
+
+
 def about_ui():
     st.header("About")
     st.markdown(
@@ -311,7 +331,9 @@ def about_ui():
         "writers: pen-tablet strokes from 16 sites (UNIPEN) and scanned digits of European writers (CVL). "
         "Each digit you draw is cropped, its strokes brought to MNIST's width, scaled to 20 px and centred "
         "in 28×28 pixels the way MNIST's digits are, then read by the model. Several digits are read left "
-        "to right. Nothing you draw or upload is stored unless you correct an answer (see *Your handwriting*)."
+        "to right. Where your strokes are known (the canvas, stroke files), a second model reads the path "
+        "your pen took and the two answers are combined. "
+        "Nothing you draw or upload is stored unless you correct an answer (see *Your handwriting*)."
     )
     st.markdown(DATA_CREDITS)
 
@@ -532,7 +554,8 @@ def main():
         model_error_ui(error)
         return
     reader = profile_ui.personalised_reader(recognizer)  # the recognizer itself until the user corrects an answer
-    brush_width, live = sidebar_ui(read_metrics(path), recognizer.backend_name)
+    online_metrics = read_metrics(DEFAULT_ONLINE_MODEL) if recognizer.online_unavailable is None else {}
+    brush_width, live = sidebar_ui(read_metrics(path), recognizer.backend_name, online_metrics)
     st.title(TITLE)
     if recognizer.backend_name != "onnx":  # works, but slower: whoever runs the app should know why
         st.warning(
@@ -541,7 +564,7 @@ def main():
         )
     st.caption(
         "Draw a digit, or a whole number on the wide canvas, with a mouse, pen or finger, "
-        "or upload a picture: a CNN trained on MNIST reads it."
+        "or upload a picture: networks trained on MNIST and on the handwriting of about 500 more people read it."
     )
     draw_tab, upload_tab = st.tabs(["Draw", "Upload"])  # text only: an icon's name would be read out
     with draw_tab:

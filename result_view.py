@@ -240,34 +240,30 @@ def result_ui(recognition, image, key, drawing_png=None, drawing_json=None, boxe
                 digit_ui(digit)
     # Files are made when clicked: a file stored with the page can be dropped by the next rerun
     # while the browser is still checking it, which shows up as an error in its console.
+    downloads = [
+        ("Result (JSON)", lambda: json.dumps(recognition.to_dict(), indent=2), "result.json", "json", None),
+        ("Drawing (PNG)", drawing_png, "drawing.png", "png", None),
+        (
+            "Strokes (JSON)",
+            drawing_json,
+            "drawing.strokes.json",
+            "strokes",
+            "The pen strokes: `predict.py` reads them again exactly.",
+        ),
+    ]
     with st.container(horizontal=True):
-        st.download_button(
-            "Result (JSON)",
-            lambda: json.dumps(recognition.to_dict(), indent=2),
-            file_name="result.json",
-            mime="application/json",
-            on_click="ignore",
-            key=f"{key}_json",
-        )
-        if drawing_png is not None:
-            st.download_button(
-                "Drawing (PNG)",
-                drawing_png,
-                file_name="drawing.png",
-                mime="image/png",
-                on_click="ignore",
-                key=f"{key}_png",
-            )
-        if drawing_json is not None:
-            st.download_button(
-                "Strokes (JSON)",
-                drawing_json,
-                file_name="drawing.strokes.json",
-                mime="application/json",
-                on_click="ignore",
-                key=f"{key}_strokes",
-                help="The pen strokes: `predict.py` reads them again exactly.",
-            )
+        for label, data, file_name, suffix, help_text in downloads:
+            if data is not None:
+                mime = "image/png" if file_name.endswith(".png") else "application/json"
+                st.download_button(
+                    label,
+                    data,
+                    file_name=file_name,
+                    mime=mime,
+                    on_click="ignore",
+                    key=f"{key}_{suffix}",
+                    help=help_text,
+                )
 
 
 def digit_ui(digit_result):

@@ -249,6 +249,20 @@ def test_model_card_shows_the_measured_figures(app_model):
     assert all(name in credits for name in ("MNIST", "UNIPEN", "CVL", "research"))
 
 
+def test_model_card_shows_the_pen_path_model_and_both_views():
+    from recognizer import DEFAULT_ONLINE_MODEL, metrics_path_for
+
+    online_metrics = json.loads(metrics_path_for(DEFAULT_ONLINE_MODEL).read_text())
+    halves = online_metrics["cross_fitted"].values()
+    # Both views: each half of the validation writers scored with the weight fitted on the other half.
+    both = sum(half["combined_accuracy"] * half["digits"] for half in halves) / sum(half["digits"] for half in halves)
+    card = model_card(run_app())
+    writers = f"{online_metrics['validation_writers']} unseen writers"
+    assert f"| Pen-path model, UNIPEN | {online_metrics['online_accuracy']:.2%}, {writers} |" in card
+    assert f"| Both views, UNIPEN | {both:.2%}, {writers} |" in card
+    assert app.cross_fitted_accuracy({}) is None and app.cross_fitted_accuracy({"cross_fitted": "damaged"}) is None
+
+
 def test_pixel_grid_shows_each_input_pixel_as_a_square():
     digit = np.random.default_rng(0).random((28, 28), dtype=np.float32)
     grid, scale = result_view.pixel_grid(digit), result_view.PIXEL_SCALE
