@@ -153,7 +153,7 @@ def with_flag(sample_strokes, rng):
     top = stem[0]
     start = top + length * np.array([-np.cos(angle), np.sin(angle)])
     bend = rng.uniform(-FLAG_BEND, FLAG_BEND) * length
-    along = np.linspace(0, 1, int(rng.integers(5, 12)))[:-1, None]  # the stem's top is the flag's last point
+    along = np.linspace(0, 1, int(rng.integers(5, 12)))[:-1, None]  # the last point, the stem's top, is the stem's
     flag = start + along * (top - start) + bend * 4 * along * (1 - along) * np.array([np.sin(angle), np.cos(angle)])
     return [np.vstack([flag, stem]), *sample_strokes[1:]]
 

@@ -55,7 +55,7 @@ NON_DIGIT_FRACTION = 0.1  # random scribbles with uniform targets, so that the c
 # Two or three digits' strokes read as one, also with uniform targets: where strokes are grouped into
 # digits (strokes.py), the two models' confidences decide whether neighbouring groups are one digit or
 # several, and an online model sure of a number read as one digit would join touching digits.
-NUMBER_FRACTION = 0.08
+NUMBER_FRACTION = 0.08  # of each batch: with the scribbles' 0.1, still more than four fifths real digits
 NUMBER_GAP = (-0.15, 0.3)  # between neighbouring digits, of the digit height: overlapping to spaced
 NUMBER_HEIGHT_VARIATION = 0.15  # neighbouring digits' heights differ by up to this share
 
