@@ -104,13 +104,11 @@ def number_strokes(samples, rng):
     written, right = [], 0.0
     for index in rng.integers(len(samples), size=int(rng.integers(2, 4))):
         strokes = [np.asarray(stroke, dtype=np.float64) for stroke in samples[index]]
-        points = np.concatenate(strokes)
-        low, high = points.min(axis=0), points.max(axis=0)
-        scale = rng.uniform(1 - NUMBER_HEIGHT_VARIATION, 1 + NUMBER_HEIGHT_VARIATION) / max(high[1] - low[1], 1e-6)
+        x0, y0, width, height = pen.strokes_box(strokes)
+        scale = rng.uniform(1 - NUMBER_HEIGHT_VARIATION, 1 + NUMBER_HEIGHT_VARIATION) / max(height, 1e-6)
         left = right + (rng.uniform(*NUMBER_GAP) if written else 0.0)
-        placed = [(stroke - low) * scale + [left, 0.0] for stroke in strokes]
-        written += placed
-        right = max(right, left + (high[0] - low[0]) * scale)
+        written += [(stroke - (x0, y0)) * scale + [left, 0.0] for stroke in strokes]
+        right = max(right, left + width * scale)
     return written
 
 
