@@ -55,6 +55,10 @@ SOURCE_WEIGHTS = {
 EXTRA_DATA_WEIGHT = 0.05
 # How each drawing and variant is made, and how MNIST is augmented: training_data.py.
 PEN_VARIANTS = 5  # drawings rendered per UNIPEN training sample (each size, brush, form and slant anew)
+# Many Europeans start a 1 low on the left with a long flag (strokes.with_flag), the image model's commonest
+# error on unseen writers (read as 7); UNIPEN's writers rarely do. Each one-stroke 1 is drawn this many extra
+# times with a flag, about a quarter of all pen 1s: the online model's FLAG_PROBABILITY is 0.3.
+FLAGGED_ONE_VARIANTS = 2
 CVL_VARIANTS = 3  # normalised variants per CVL training image (each slant and aspect anew)
 PEAK_LEARNING_RATE = 3e-3  # Adam with batch norm tolerates a high peak after a warm-up
 WARMUP_EPOCHS = 1  # ramp up from a tenth of the peak so early batch statistics settle
@@ -74,6 +78,9 @@ SELECT_FROM_EPOCH = EPOCHS // 2
 # Outlier exposure: training_data.render_non_digit's letters, scribbles and squeezed digit pairs are
 # trained towards the uniform distribution, a share of each batch (training_data.NON_DIGIT_FRACTION).
 NON_DIGIT_POOL = 6_000  # rendered once, then augmented afresh like the digits
+# Touching pen digits read as one piece (training_data.draw_pen_pair), added to that pool: the squeezed
+# MNIST pairs did not stop touching pen numbers being read as one confident digit, so that no cut was made.
+PEN_PAIR_POOL = 1_500  # a fifth of the non-digits: 2% of each batch
 
 QUICK_TRAIN_SIZE = 4_000  # quick mode: enough to beat chance by far in well under a minute
 QUICK_VALIDATION_SIZE = 1_000
@@ -462,6 +469,11 @@ def main(argv=None):
     pen_variants, cvl_variants = (1, 1) if args.quick else (PEN_VARIANTS, CVL_VARIANTS)
     pen_items = [unipen.strokes(i) for i in unipen_train] * pen_variants
     pen_pool = render_pool("pen", pen_items, np.tile(unipen.labels[unipen_train], pen_variants), (args.seed, 2), True)
+    one_stroke_ones = [i for i in unipen_train if unipen.labels[i] == 1 and len(unipen.strokes(i)) == 1]
+    flagged_items = [unipen.strokes(i) for i in one_stroke_ones] * (1 if args.quick else FLAGGED_ONE_VARIANTS)
+    if flagged_items:
+        flagged_pool = render_pool("flagged pen", flagged_items, np.ones(len(flagged_items), int), (args.seed, 6), True)
+        pen_pool = tuple(np.concatenate(parts) for parts in zip(pen_pool, flagged_pool))
     scan_items = list(cvl.images[cvl_train]) * cvl_variants
     cvl_pool = render_pool("scan", scan_items, np.tile(cvl.labels[cvl_train], cvl_variants), (args.seed, 3), True)
     validation_sets = {
@@ -487,6 +499,10 @@ def main(argv=None):
     pool_rng = np.random.default_rng((args.seed, 1))
     pool_size = NON_DIGIT_POOL // 10 if args.quick else NON_DIGIT_POOL
     non_digits = np.stack([render_non_digit(pool_rng, train_images) for _ in range(pool_size)])
+    pair_count = PEN_PAIR_POOL // 10 if args.quick else PEN_PAIR_POOL
+    pairs = [tuple(unipen.strokes(i) for i in pool_rng.choice(unipen_train, 2)) for _ in range(pair_count)]
+    pen_pairs, _ = render_pool("pen pair", pairs, np.zeros(pair_count, int), (args.seed, 7), True)
+    non_digits = np.concatenate([non_digits, pen_pairs])
     sources = {
         "mnist": (train_images, train_labels, SOURCE_WEIGHTS["mnist"], augment),
         "unipen": (*pen_pool, SOURCE_WEIGHTS["unipen"], jitter_pooled),

@@ -31,6 +31,7 @@ PEN_MAX_ROTATION_DEGREES = 12  # the pen data is real handwriting: milder than M
 PEN_MAX_SHEAR = 0.3
 PEN_ASPECT_RANGE = (0.75, 1.3)
 PEN_BRUSH = (4, 36)  # px on the 280 px canvas: thin pens to fingers (the app's slider runs 6-40)
+PAIR_GAP = (-8, 0)  # px between two pen digits' inked boxes: touching or overlapping, as quick writers join them
 CVL_UPSCALE = 4  # CVL's 28x28 scans are read at 112x112, like an uploaded scan, before normalising
 RENDER_WORKERS = 2  # processes drawing the pen data before training: this machine's cores
 
@@ -144,15 +145,18 @@ def render_non_digit(rng, digit_images):
     return (fit_to_mnist(canvas.astype(np.float32) / 255.0) * 255).astype(np.uint8)
 
 
-def draw_pen_digit(sample_strokes, rng, vary=True, form=None):
+def draw_pen_digit(sample_strokes, rng, vary=True, form=None, flag=False):
     """A float32 28x28 digit of a pen sample drawn on the canvas and read by the app's pipeline.
 
     vary: slant, turn and stretch the strokes first (training); form: the canvas
-    form, random when None. Returns None for the rare drawing that is only a dot.
+    form, random when None; flag: give a one-stroke 1 a flag (strokes.with_flag).
+    Returns None for the rare drawing that is only a dot.
     """
     if vary:
         linear = pen.random_linear_map(rng, PEN_MAX_ROTATION_DEGREES, PEN_MAX_SHEAR, PEN_ASPECT_RANGE)
         sample_strokes = pen.transform_strokes(sample_strokes, linear)
+    if flag:  # after the slant and turn, so that the flag rises from the lower left as written
+        sample_strokes = pen.with_flag(sample_strokes, rng)
     placed, brush = pen.place_strokes(sample_strokes, rng, brush_range=PEN_BRUSH)
     ink = pen.draw_strokes(placed, pen.CANVAS_SIZE, brush)
     form = form or pen.FORMS[rng.integers(len(pen.FORMS))]
@@ -163,6 +167,32 @@ def draw_pen_digit(sample_strokes, rng, vary=True, form=None):
     try:  # the pipeline split the digit or dropped a part: the model still learns the whole digit
         return mnist_digit(ink[y : y + height, x : x + width])
     except ValueError:  # nothing but a dot
+        return None
+
+
+def draw_pen_pair(first, second, rng):
+    """A float32 28x28 image of two pen digits written touching and read as one piece, or None.
+
+    What the model sees when segmentation leaves a touching pair whole: trained as a
+    non-digit, so that reading the pair as one digit loses to the cut between them.
+    """
+    brush, drawn_height = pen.brush_and_height(
+        rng, PEN_BRUSH, pen.CANVAS_SIZE[0] - 2 * pen.EDGE_MARGIN, pen.HEIGHT_FRACTION
+    )
+    placed, right = [], float(pen.EDGE_MARGIN)
+    for sample in (first, second):
+        left, top, width, height = pen.strokes_box(sample)
+        scale = (drawn_height - brush) / max(height, width / 4, 1e-6)  # as strokes.place_strokes sizes a digit
+        start = right + (rng.uniform(*PAIR_GAP) if placed else 0.0)  # where this digit's ink begins
+        origin = np.array([start + brush / 2 - scale * left, pen.EDGE_MARGIN + brush / 2 - scale * top])
+        placed += [origin + scale * np.asarray(stroke, dtype=np.float64).reshape(-1, 2) for stroke in sample]
+        right = max(right, start + width * scale + brush)
+    size = (int(np.ceil(drawn_height)) + 2 * pen.EDGE_MARGIN, int(np.ceil(right)) + pen.EDGE_MARGIN)
+    ink = pen.draw_strokes(placed, size, brush)
+    x, y, width, height = cv2.boundingRect(ink)
+    try:
+        return mnist_digit(ink[y : y + height, x : x + width])
+    except ValueError:  # nothing but dots
         return None
 
 
@@ -189,8 +219,11 @@ def _render_chunk(task):
     digits, kept = [], []
     for offset, item in enumerate(items):
         rng = np.random.default_rng((seed, first + offset))
-        if kind == "pen":
-            digit = draw_pen_digit(item, rng, vary=vary, form=None if vary else pen.FORMS[(first + offset) % 3])
+        if kind in ("pen", "flagged pen"):
+            form = None if vary else pen.FORMS[(first + offset) % 3]
+            digit = draw_pen_digit(item, rng, vary=vary, form=form, flag=kind == "flagged pen")
+        elif kind == "pen pair":
+            digit = draw_pen_pair(*item, rng)
         else:
             digit = normalise_scan(item, rng if vary else None)
         if digit is not None:
@@ -200,7 +233,10 @@ def _render_chunk(task):
 
 
 def render_pool(kind, items, labels, seed, vary, workers=RENDER_WORKERS, chunk=500):
-    """uint8 (N, 28, 28) digits and labels for items ('pen': stroke lists, 'scan': 28x28 images).
+    """uint8 (N, 28, 28) digits and labels for items.
+
+    kind: 'pen' (stroke lists), 'flagged pen' (one-stroke 1s, given a flag), 'pen pair'
+    ((strokes, strokes) written touching) or 'scan' (28x28 images).
 
     Runs in worker processes; the same seed gives the same pool.
     """

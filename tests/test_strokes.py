@@ -118,9 +118,9 @@ def test_a_stroke_within_another_strokes_width_is_never_cut_off_as_a_digit():
 
 
 def test_a_slashed_zero_is_one_digit(recognizer):
-    # A small loop and a long stroke through it, drawn after it: alone, the stroke reads as a confident 1.
-    slash = [[124, 50], [120, 240]]
-    result = recognizer.recognize_strokes(plain([ellipse(120, 120, 40, 32), slash]))
+    # A zero and a slash across it, drawn after it and a little longer: alone, the slash reads as a confident 1.
+    slash = [[150, 60], [90, 220]]
+    result = recognizer.recognize_strokes(plain([ellipse(120, 140, 36, 60), slash]))
     assert len(result.digits) == 1 and result.text == "0"
 
 

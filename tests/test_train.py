@@ -163,3 +163,31 @@ def test_render_pool_is_reproducible_and_keeps_labels_in_step():
     second = training_data.render_pool("pen", items, labels, seed=(1, 2), vary=True, workers=1)
     np.testing.assert_array_equal(first[0], second[0])
     assert first[1].tolist() == [2, 2] and first[0].shape == (2, 28, 28)
+
+
+def test_touching_pen_pair_is_read_as_one_piece_holding_both_digits():
+    """Two hooks written touching give one image wider than tall, fitted to MNIST's 20 px by its width."""
+    hook = [np.array([[0.0, 0.0], [60.0, 0.0], [60.0, 100.0]])]  # a 7 without its slant: 0.6 times as wide as tall
+    for rng_seed in range(5):
+        pair = training_data.draw_pen_pair(hook, hook, np.random.default_rng(rng_seed))
+        assert pair.shape == (28, 28)
+        rows, columns = np.nonzero(pair > 0.5)
+        assert 18 <= columns.max() - columns.min() <= 21  # the longer side is the width
+        assert rows.max() - rows.min() <= 18
+        # The gap is at most 0 px: the two digits' ink meets, so no column between them is empty.
+        inked_columns = np.flatnonzero((pair > 0.1).any(axis=0))
+        assert np.all(np.diff(inked_columns) == 1)
+
+
+def test_flagged_pen_one_gets_its_flag_on_the_left_of_the_stem_top():
+    """A flagged 1 has ink left of its stem in the top half and none there in the bottom half."""
+    stem = [np.array([[50.0, 0.0], [50.0, 100.0]])]
+    plain = training_data.draw_pen_digit(stem, np.random.default_rng(3), vary=False, form="white_on_black")
+    flagged = training_data.draw_pen_digit(stem, np.random.default_rng(3), vary=False, form="white_on_black", flag=True)
+    left_of_stem_top = (slice(3, 12), slice(0, 11))
+    assert plain[left_of_stem_top].max() < 0.1
+    assert flagged[left_of_stem_top].max() > 0.5
+    assert flagged[18:, :9].max() < 0.1  # the flag rises from the lower left but starts above the foot
+    pool, labels = training_data.render_pool("flagged pen", [stem], np.array([1]), seed=(1, 2), vary=False, workers=1)
+    assert pool.shape == (1, 28, 28) and labels.tolist() == [1]
+    assert pool[0, left_of_stem_top[0], left_of_stem_top[1]].max() > 128
