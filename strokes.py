@@ -104,6 +104,15 @@ def brush_and_height(rng, brush_range, available_height, height_fraction):
     return brush, rng.uniform(low, high)
 
 
+def digit_scale(box, drawn_height, brush):
+    """The scale that draws strokes with this (left, top, width, height) box drawn_height tall, brush included.
+
+    Sized by the height, as people write (a 1 stays narrow); a flat dash by its length.
+    """
+    _, _, width, height = box
+    return (drawn_height - brush) / max(height, width / 4, 1e-6)
+
+
 def place_strokes(strokes, rng, canvas_size=CANVAS_SIZE, brush_range=BRUSH, height_fraction=HEIGHT_FRACTION):
     """The strokes scaled and moved to a random size and place fully inside the canvas, and the brush.
 
@@ -111,8 +120,8 @@ def place_strokes(strokes, rng, canvas_size=CANVAS_SIZE, brush_range=BRUSH, heig
     """
     canvas_height, canvas_width = canvas_size
     brush, drawn_height = brush_and_height(rng, brush_range, canvas_height - 2 * EDGE_MARGIN, height_fraction)
-    left, top, width, height = strokes_box(strokes)
-    scale = (drawn_height - brush) / max(height, width / 4, 1e-6)  # a flat dash is sized by its length
+    box = left, top, width, height = strokes_box(strokes)
+    scale = digit_scale(box, drawn_height, brush)
     drawn_width = width * scale + brush
     room = canvas_width - 2 * EDGE_MARGIN
     if drawn_width > room:  # a wide digit on a narrow canvas: shrink it

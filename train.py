@@ -469,7 +469,8 @@ def main(argv=None):
     pen_variants, cvl_variants = (1, 1) if args.quick else (PEN_VARIANTS, CVL_VARIANTS)
     pen_items = [unipen.strokes(i) for i in unipen_train] * pen_variants
     pen_pool = render_pool("pen", pen_items, np.tile(unipen.labels[unipen_train], pen_variants), (args.seed, 2), True)
-    one_stroke_ones = [i for i in unipen_train if unipen.labels[i] == 1 and len(unipen.strokes(i)) == 1]
+    strokes_per_sample = np.diff(unipen.sample_stroke_offsets)
+    one_stroke_ones = [i for i in unipen_train if unipen.labels[i] == 1 and strokes_per_sample[i] == 1]
     flagged_items = [unipen.strokes(i) for i in one_stroke_ones] * (1 if args.quick else FLAGGED_ONE_VARIANTS)
     if flagged_items:
         flagged_pool = render_pool("flagged pen", flagged_items, np.ones(len(flagged_items), int), (args.seed, 6), True)

@@ -181,8 +181,8 @@ def draw_pen_pair(first, second, rng):
     )
     placed, right = [], float(pen.EDGE_MARGIN)
     for sample in (first, second):
-        left, top, width, height = pen.strokes_box(sample)
-        scale = (drawn_height - brush) / max(height, width / 4, 1e-6)  # as strokes.place_strokes sizes a digit
+        box = left, top, width, height = pen.strokes_box(sample)
+        scale = pen.digit_scale(box, drawn_height, brush)
         start = right + (rng.uniform(*PAIR_GAP) if placed else 0.0)  # where this digit's ink begins
         origin = np.array([start + brush / 2 - scale * left, pen.EDGE_MARGIN + brush / 2 - scale * top])
         placed += [origin + scale * np.asarray(stroke, dtype=np.float64).reshape(-1, 2) for stroke in sample]

@@ -254,9 +254,9 @@ def make_pen_number(
     base_height = rng.uniform(*NUMBER_HEIGHT_FRACTION) * canvas_height
     placed, cursor = [], 0.0
     for index, sample in enumerate(samples):
-        left, top, width, height = pen.strokes_box(sample)
+        box = left, top, width, height = pen.strokes_box(sample)
         drawn_height = base_height * (1 + rng.uniform(-DIGIT_SIZE_VARIATION, DIGIT_SIZE_VARIATION))
-        scale = (drawn_height - brush) / max(height, width / 4, 1e-6)
+        scale = pen.digit_scale(box, drawn_height, brush)
         drawn_width, drawn_height = width * scale + brush, height * scale + brush
         if index > 0:
             if gap_px is not None:
