@@ -349,6 +349,17 @@ def load_cvl(folder=None, check_counts=True):
 # Writer-disjoint validation
 
 
+# MNIST has no writer ids: a random part of its 60k training images validates (train.py --seed picks it).
+MNIST_VALIDATION_SIZE = 5_000
+
+
+def split_validation(images, labels, validation_size, seed):
+    """A fixed random split of a training set into (train, validation): the same seed, the same split."""
+    order = np.random.default_rng(seed).permutation(len(images))
+    validation, train = order[:validation_size], order[validation_size:]
+    return (images[train], labels[train]), (images[validation], labels[validation])
+
+
 UNIPEN_VALIDATION_FRACTION = 0.15  # of each site's writers, held out of training
 WRITER_SPLIT_SEED = 20261121  # one fixed split, so that train.py, the dev set and the benchmarks agree
 

@@ -4,7 +4,8 @@ preprocessing.prepare() finds the ink's connected pieces (_find_pieces), groups 
 into digits left to right (_group_pieces: a 5's bar or a 4's second stroke joins its
 digit) and cuts a piece too wide for one digit where touching digits meet: at its
 thinnest column (_split_wide) or, with the model's help, at the candidate columns
-(_candidate_cuts) whose reading is the most probable (best_partition). strokes.py
+(_candidate_cuts) and cut paths (_cut_paths: where digits' boxes overlap, no column parts
+them) whose reading is the most probable (best_partition). strokes.py
 groups pen strokes as pieces are grouped (group_boxes) and regroups them with
 best_partition. Pure NumPy/OpenCV.
 """
@@ -27,8 +28,21 @@ CUT_REGION = 0.2  # cuts are looked for between this share of the width from eit
 CUT_STROKES = 2.5  # a cut column holds at most this much ink, in stroke widths...
 CUT_RUNS = 2  # ...in at most this many separate runs (one where the digits touch, one passing by)
 # Candidate cuts for the model to try (preprocessing's recognition-based cuts, prepare(image, read=...)).
-MAX_CUTS = 8  # candidate cut columns kept per piece (the thinnest): at most 45 spans to read
+MAX_CUTS = 8  # candidate cut columns kept per piece (the thinnest)
 CROSSING_STROKES = 6  # where two digits' strokes overlap, a column is one run of up to this many stroke widths
+# Digits whose inked boxes overlap meet no straight column: a cut path from top to bottom may step
+# sideways one pixel per row, within this many stroke widths of where it starts (enough to pass
+# between overlapping digits, too little to walk round one), and crosses as little ink as it can.
+PATH_BAND = 1.0
+PATH_ROWS = 64  # paths are searched on the piece scaled to this height: a few ms, and the cuts land alike
+PATH_STROKES = 6.0  # at most what a crossing column may hold (CROSSING_STROKES): one place where digits meet
+# Only pieces this wide are given paths: two digits whose boxes overlap are, most single digits are not.
+# (On UNIPEN validation writers' touching numbers, seeds 7-9: 80.0 / 85.5 / 81.0% read, against
+# 79.5 / 85.5 / 82.0% with paths for every piece tried, at a fraction of the time for single digits.)
+PATH_ASPECT = 1.2
+PATH_MIN_HEIGHT = 4  # stroke widths: a lower piece is a dash or a bar (a digit is 5 or more)
+PATH_SPACING = 0.5  # stroke widths between a new path and every candidate before it, on average
+MAX_CUT_PATHS = 10  # all the columns, then the cheapest paths elsewhere: at most 66 spans to read
 
 
 @dataclass
@@ -224,12 +238,17 @@ def _column_profile(mask, stroke_width):
     return column_ink, runs, (column_ink <= CUT_STROKES * stroke_width) & (runs <= CUT_RUNS)
 
 
-def _hole_columns(mask):
-    """Which columns of a 0/1 mask pass through a hole: a cut there would open a 0's loop."""
+def _holes(mask):
+    """The background pixels of a 0/1 mask enclosed by ink (a 0's or an 8's loops)."""
     background = cv2.copyMakeBorder(1 - mask, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=1)
     _, regions = cv2.connectedComponents(background, connectivity=4)
     holes = (regions != regions[0, 0]) & (background > 0)  # background not reached from outside
-    return holes[1:-1, 1:-1].any(axis=0)
+    return holes[1:-1, 1:-1]
+
+
+def _hole_columns(mask):
+    """Which columns of a 0/1 mask pass through a hole: a cut there would open a 0's loop."""
+    return _holes(mask).any(axis=0)
 
 
 def _candidate_cuts(mask, stroke_width):
@@ -249,6 +268,83 @@ def _candidate_cuts(mask, stroke_width):
             start = None
     cuts = sorted(cuts, key=lambda column: cost[column])[:MAX_CUTS]
     return sorted(cuts)
+
+
+def _cut_paths(mask, stroke_width):
+    """Top-to-bottom cut paths crossing the least ink, cheapest first: (ink crossed, path) pairs.
+
+    A path starts at a column a stroke width or more from the mask's sides, keeps within
+    PATH_BAND of it, steps sideways at most one pixel per row and never passes through a
+    loop; the path is the cut's column in every row. One path per start column (many
+    coincide). Searched on the mask scaled to PATH_ROWS high; the ink crossed is in the mask's pixels.
+    """
+    height, width = mask.shape
+    scale = min(1.0, PATH_ROWS / height)
+    small = mask
+    if scale < 1.0:
+        small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        small = (cv2.resize(mask.astype(np.float32), small_size, interpolation=cv2.INTER_AREA) > 0.25).view(np.uint8)
+    rows, columns = small.shape
+    band = max(1, round(PATH_BAND * stroke_width * scale))
+    edge = max(1, round(stroke_width * scale))
+    starts = np.arange(edge, columns - edge)
+    if starts.size == 0:
+        return []
+    cost = small.astype(np.float64)
+    cost[_holes(small)] = np.inf
+    padded = np.pad(cost, ((0, 0), (band, band)), constant_values=np.inf)
+    within = starts[:, None] + np.arange(2 * band + 1)  # each start's band, in padded columns
+    total = padded[0][within]
+    steps = np.zeros((rows, *total.shape), np.int8)  # -1, 0 or 1: where each row's best path came from
+    from_left, from_right = np.full_like(total, np.inf), np.full_like(total, np.inf)
+    for row in range(1, rows):
+        from_left[:, 1:], from_right[:, :-1] = total[:, :-1], total[:, 1:]
+        came = np.where(from_left < total, -1, 0).astype(np.int8)
+        best = np.minimum(total, from_left)
+        came[from_right < best] = 1
+        steps[row] = came
+        total = np.minimum(best, from_right) + padded[row][within]
+    every_start = np.arange(starts.size)
+    position = total.argmin(axis=1)
+    crossed = total[every_start, position]
+    paths = np.empty((rows, starts.size), np.int64)  # positions within each start's band, traced back
+    paths[-1] = position
+    for row in range(rows - 1, 0, -1):
+        paths[row - 1] = paths[row] + steps[row, every_start, paths[row]]
+    small_paths = starts - band + paths  # columns of the small mask
+    full_rows = np.minimum((np.arange(height) * scale).astype(np.int64), rows - 1)
+    full_paths = np.clip(np.round(small_paths[full_rows] / scale).astype(np.int64), 0, width)
+    return [
+        (float(crossed[index]) / scale, full_paths[:, index])
+        for index in np.argsort(crossed, kind="stable")
+        if np.isfinite(crossed[index])
+    ]
+
+
+def candidate_cut_paths(mask, stroke_width):
+    """Where touching digits may meet, left to right: (path, whether it is a straight column) pairs.
+
+    A path is the cut's column in every row of the mask. The candidate columns
+    (_candidate_cuts) first, then the cheapest cut paths crossing at most PATH_STROKES
+    stroke widths of ink, each half a stroke width or more from those before it on
+    average. Paths are made not to cross (each lies nowhere left of the one before),
+    and none passes through a loop.
+    """
+    height, width = mask.shape
+    chosen = [(np.full(height, column, np.int64), True) for column in _candidate_cuts(mask, stroke_width)]
+    overlapping_digits = width >= PATH_ASPECT * height and height >= PATH_MIN_HEIGHT * stroke_width
+    paths = _cut_paths(mask, stroke_width) if overlapping_digits else []
+    for crossed, path in paths:
+        if len(chosen) >= MAX_CUT_PATHS or crossed > PATH_STROKES * stroke_width:
+            break
+        if all(np.abs(path - other).mean() > PATH_SPACING * stroke_width for other, _ in chosen):
+            chosen.append((path, False))
+    chosen.sort(key=lambda item: item[0].mean())
+    for index in range(1, len(chosen)):
+        chosen[index] = (np.maximum(chosen[index][0], chosen[index - 1][0]), chosen[index][1])
+    # The search ran on a smaller mask, where a loop may be narrower than it is here.
+    holes, rows = _holes(mask), np.arange(height)
+    return [(path, straight) for path, straight in chosen if not holes[rows, np.minimum(path, width - 1)].any()]
 
 
 def best_partition(count, confidences, boundary_cost):

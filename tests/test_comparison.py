@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import comparison
+import datasets
 import train
 from browser import mnist_test_set, paper_picture
 from conftest import run_script
@@ -115,4 +116,31 @@ def test_the_comparison_benchmark_scores_every_reading(tmp_path, mnist_dir, mode
     numbers = [row for name, row in summary["conditions"].items() if "numbers" in name]
     assert numbers and all(row["tutorial"] == 0 for row in numbers)  # one digit per picture never reads a number
     assert isinstance(summary["ensemble_better"], bool)
+    validation = summary["validation_writers_mean"]  # the decision's conditions: UNIPEN's validation writers only
+    pen_rows = [row for name, row in summary["conditions"].items() if name.startswith("pen")]
+    assert validation["app"] == pytest.approx(np.mean([row["app"] for row in pen_rows]))
+    assert summary["ensemble_better"] == (
+        validation["ensemble"] > validation["app"]
+        and summary["mnist_validation"]["ensemble"] > summary["mnist_validation"]["shipped"]
+    )
     assert "| mean over the conditions |" in (tmp_path / "comparison.md").read_text()
+
+
+def test_the_comparison_benchmark_scores_the_validation_split_both_models_held_out(mnist_dir, model_path):
+    from benchmarks import comparison as benchmark
+
+    images, labels = benchmark.mnist_validation_set((model_path, comparison.TUTORIAL_MODEL), mnist_dir.parent)
+    seed = json.loads(metrics_path_for(model_path).read_text())["seed"]
+    train_set, _ = datasets.load_mnist(mnist_dir)
+    order = np.random.default_rng(seed).permutation(len(train_set[0]))  # train.py's split, worked out again
+    held_out = order[: datasets.MNIST_VALIDATION_SIZE]
+    assert np.array_equal(images, train_set[0][held_out]) and np.array_equal(labels, train_set[1][held_out])
+
+
+def test_the_comparison_benchmark_refuses_models_without_a_common_split(tmp_path, model_path):
+    from benchmarks import comparison as benchmark
+
+    unmeasured = tmp_path / "model.keras"  # no metrics file beside it: its validation split is unknown
+    unmeasured.write_bytes(b"")
+    with pytest.raises(ValueError, match="same training seed"):
+        benchmark.mnist_validation_set((model_path, unmeasured))

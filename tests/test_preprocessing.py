@@ -655,3 +655,108 @@ def test_a_wide_single_zero_stays_one_digit(recognizer):
     ink = np.zeros((280, 400), np.uint8)
     cv2.ellipse(ink, (200, 140), (75, 60), 0, 0, 360, 255, 16, cv2.LINE_AA)  # wider than tall
     assert recognizer.recognize(np.dstack([np.zeros((280, 400, 3), np.uint8), ink])).text == "0"
+
+
+# ---------------------------------------------------------------------------
+# Cut paths: digits whose inked boxes overlap
+
+
+def brute_force_cheapest_path(mask, band, edge):
+    """The least ink any allowed cut path crosses, found by walking every path: the reference for the search."""
+    import itertools
+
+    height, width = mask.shape
+    holes = segmentation._holes(mask)
+    cheapest = np.inf
+    for start in range(edge, width - edge):
+        for first in range(start - band, start + band + 1):
+            for moves in itertools.product((-1, 0, 1), repeat=height - 1):
+                path = first + np.concatenate([[0], np.cumsum(moves)])
+                if (np.abs(path - start) > band).any() or (path < 0).any() or (path >= width).any():
+                    continue
+                rows = np.arange(height)
+                if holes[rows, path].any():
+                    continue
+                cheapest = min(cheapest, int(mask[rows, path].sum()))
+    return cheapest
+
+
+def test_the_cheapest_cut_path_matches_walking_every_path():
+    rng = np.random.default_rng(11)
+    for _ in range(20):
+        mask = (rng.random((6, 9)) < 0.45).astype(np.uint8)
+        stroke_width = 2.0  # a band of 2 columns either side, 2 columns kept from each side
+        found = list(segmentation._cut_paths(mask, stroke_width))
+        expected = brute_force_cheapest_path(mask, band=2, edge=2)
+        if not np.isfinite(expected):
+            assert found == []
+            continue
+        crossed, path = found[0]
+        assert crossed == expected
+        assert mask[np.arange(6), path].sum() == crossed  # the path crosses what it says it crosses
+        assert (np.abs(np.diff(path)) <= 1).all()
+        assert [item[0] for item in found] == sorted(item[0] for item in found)
+
+
+def slanted_bars(gap):
+    """Two parallel bars leaning right, joined by a short bridge: (mask, left bar, right bar) as booleans."""
+    left, right, bridge = (np.zeros((260, 200), np.uint8) for _ in range(3))
+    cv2.line(left, (40, 240), (64, 20), 255, 12, cv2.LINE_AA)
+    cv2.line(right, (40 + gap, 240), (64 + gap, 20), 255, 12, cv2.LINE_AA)
+    cv2.line(bridge, (52, 130), (52 + gap, 130), 255, 10, cv2.LINE_AA)
+    left, right, bridge = (image > 127 for image in (left, right, bridge))
+    ink = left | right | bridge
+    x, y, width, height = cv2.boundingRect(ink.view(np.uint8))
+    crop = (slice(y, y + height), slice(x, x + width))
+    return ink[crop].view(np.uint8), left[crop] & ~bridge[crop], right[crop] & ~bridge[crop]
+
+
+def misplaced(path, left, right):
+    """The larger share of either bar's own pixels that a cut path puts on the wrong side."""
+    columns = np.arange(left.shape[1])
+    left_of_path = columns < path[:, None]
+    return max((left & ~left_of_path).sum() / left.sum(), (right & left_of_path).sum() / right.sum())
+
+
+def test_a_cut_path_passes_between_digits_whose_boxes_overlap():
+    mask, left, right = slanted_bars(gap=22)
+    assert cv2.connectedComponents(mask)[0] == 2  # one piece of ink
+    assert np.flatnonzero(left.any(axis=0)).max() > np.flatnonzero(right.any(axis=0)).min()  # boxes overlap
+    every_column = min(misplaced(np.full(mask.shape[0], column), left, right) for column in range(mask.shape[1]))
+    assert every_column > 0.1  # no straight column parts the bars
+    paths = segmentation._cut_paths(mask, segmentation._mask_stroke_width(mask))
+    assert min(misplaced(path, left, right) for _, path in paths) < 0.03  # the bridge aside, a path parts them
+
+
+def slanted_loops(count, spacing):
+    """A mask of slanted loops side by side, each touching the next: one wide piece of ink."""
+    ink = np.zeros((280, 120 + count * spacing), np.uint8)
+    for index in range(count):
+        cv2.ellipse(ink, (80 + index * spacing, 140), (40, 70), 20, 0, 360, 255, 16, cv2.LINE_AA)
+    mask = (ink > 127).view(np.uint8)
+    x, y, width, height = cv2.boundingRect(mask)
+    return mask[y : y + height, x : x + width]
+
+
+def test_cut_paths_never_open_a_loop_nor_cross_each_other():
+    mask = slanted_loops(3, spacing=96)
+    assert cv2.connectedComponents(mask)[0] == 2
+    height, width = mask.shape
+    holes = segmentation._holes(mask)
+    paths = segmentation.candidate_cut_paths(mask, segmentation._mask_stroke_width(mask))
+    assert any(not straight for _, straight in paths)
+    for path, _ in paths:
+        assert not holes[np.arange(height), np.minimum(path, width - 1)].any()
+    for (before, _), (after, _) in zip(paths, paths[1:]):
+        assert (after >= before).all()
+
+
+def test_pieces_that_cannot_be_overlapping_digits_are_given_columns_only():
+    bars, _, _ = slanted_bars(gap=22)  # narrower than tall: one digit, or digits no path should part
+    assert bars.shape[1] < segmentation.PATH_ASPECT * bars.shape[0]
+    dash = np.zeros((40, 300), np.uint8)
+    cv2.line(dash, (10, 20), (290, 24), 1, 12)  # a long dash: wide, but only a few stroke widths tall
+    for mask in (bars, dash):
+        paths = segmentation.candidate_cut_paths(mask, segmentation._mask_stroke_width(mask))
+        assert all(straight and (path == path[0]).all() for path, straight in paths)
+    assert list(segmentation._cut_paths(dash, segmentation._mask_stroke_width(dash)))  # paths exist: not asked for

@@ -71,10 +71,10 @@ def test_classification_metrics_on_a_known_confusion():
 def test_validation_split_is_disjoint_and_fixed():
     images = np.arange(100, dtype=np.uint8).reshape(100, 1, 1)
     labels = np.arange(100) % 10
-    (train_images, _), (validation_images, _) = train.split_validation(images, labels, 20, seed=3)
+    (train_images, _), (validation_images, _) = datasets.split_validation(images, labels, 20, seed=3)
     assert len(validation_images) == 20 and len(train_images) == 80
     assert not set(train_images.ravel()) & set(validation_images.ravel())
-    (_, _), (again, _) = train.split_validation(images, labels, 20, seed=3)
+    (_, _), (again, _) = datasets.split_validation(images, labels, 20, seed=3)
     np.testing.assert_array_equal(validation_images, again)
 
 
