@@ -459,9 +459,10 @@ def _read_cuts(piece, mask, ink_box, read):
             left, right = int(bounds[start].min()), int(bounds[end].max())
             if (start, end) != (0, len(bounds) - 1) and right - left > MAX_SPAN_ASPECT * piece.height:
                 continue  # far too wide for one digit: not worth reading (the whole piece always is)
-            columns = np.arange(left, right)
-            inside = (columns >= bounds[start][:, None]) & (columns < bounds[end][:, None])
-            span_mask = mask[:, left:right] * inside
+            span_mask = mask[:, left:right]
+            if left != bounds[start].max() or right != bounds[end].min():  # a side follows a bent path
+                columns = np.arange(left, right)
+                span_mask = span_mask * ((columns >= bounds[start][:, None]) & (columns < bounds[end][:, None]))
             rows = np.flatnonzero(span_mask.any(axis=1))
             if rows.size == 0 or rows[-1] + 1 - rows[0] < PART_HEIGHT * piece.height:
                 continue  # a tail or a flag, not a digit

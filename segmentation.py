@@ -342,6 +342,8 @@ def candidate_cut_paths(mask, stroke_width):
     chosen.sort(key=lambda item: item[0].mean())
     for index in range(1, len(chosen)):
         chosen[index] = (np.maximum(chosen[index][0], chosen[index - 1][0]), chosen[index][1])
+    if all(straight for _, straight in chosen):
+        return chosen  # columns alone, none through a loop
     # The search ran on a smaller mask, where a loop may be narrower than it is here.
     holes, rows = _holes(mask), np.arange(height)
     return [(path, straight) for path, straight in chosen if not holes[rows, np.minimum(path, width - 1)].any()]
