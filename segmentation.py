@@ -251,11 +251,14 @@ def _hole_columns(mask):
     return _holes(mask).any(axis=0)
 
 
-def _candidate_cuts(mask, stroke_width):
-    """Columns where touching digits may meet: the thinnest column of each run of thin, loop-free columns."""
+def _candidate_cuts(mask, stroke_width, holes):
+    """Columns where touching digits may meet: the thinnest column of each run of thin, loop-free columns.
+
+    holes: the mask's _holes, which the caller needs too.
+    """
     column_ink, runs, thin = _column_profile(mask, stroke_width)
     crossing = (column_ink <= CROSSING_STROKES * stroke_width) & (runs == 1)
-    can_cut = (thin | crossing) & ~_hole_columns(mask)
+    can_cut = (thin | crossing) & ~holes.any(axis=0)
     edge = max(1, round(stroke_width))
     can_cut[:edge] = can_cut[-edge:] = False
     cost = column_ink * runs
@@ -331,7 +334,8 @@ def candidate_cut_paths(mask, stroke_width):
     and none passes through a loop.
     """
     height, width = mask.shape
-    chosen = [(np.full(height, column, np.int64), True) for column in _candidate_cuts(mask, stroke_width)]
+    holes = _holes(mask)
+    chosen = [(np.full(height, column, np.int64), True) for column in _candidate_cuts(mask, stroke_width, holes)]
     overlapping_digits = width >= PATH_ASPECT * height and height >= PATH_MIN_HEIGHT * stroke_width
     paths = _cut_paths(mask, stroke_width) if overlapping_digits else []
     for crossed, path in paths:
@@ -345,7 +349,7 @@ def candidate_cut_paths(mask, stroke_width):
     if all(straight for _, straight in chosen):
         return chosen  # columns alone, none through a loop
     # The search ran on a smaller mask, where a loop may be narrower than it is here.
-    holes, rows = _holes(mask), np.arange(height)
+    rows = np.arange(height)
     return [(path, straight) for path, straight in chosen if not holes[rows, np.minimum(path, width - 1)].any()]
 
 
