@@ -651,6 +651,32 @@ def test_touching_zeros_are_cut_where_the_model_reads_two_digits(recognizer, ove
     assert abs(left_x + left_width - meeting) <= 8 + overlap and abs(right_x - meeting) <= 8 + overlap
 
 
+@pytest.mark.parametrize("overlap", [8, 12])
+def test_two_narrow_zeros_overlapping_are_cut_and_flagged(recognizer, overlap):
+    ink = np.zeros((280, 400), np.uint8)
+    for centre_x in (150, 150 + 2 * 22 + 16 - overlap):  # the loops' inked edges overlap by `overlap` px
+        cv2.ellipse(ink, (centre_x, 140), (22, 60), 0, 0, 360, 255, 16, cv2.LINE_AA)
+    _, _, width, height = cv2.boundingRect((ink > 127).astype(np.uint8))
+    assert cv2.connectedComponents((ink > 127).astype(np.uint8))[0] == 2  # one piece of ink
+    assert preprocessing.READ_SPLIT_ASPECT < width / height < preprocessing.NARROW_PAIR  # narrow for two digits
+    result = recognizer.recognize(np.dstack([np.zeros((280, 400, 3), np.uint8), ink]))
+    assert result.text == "00" and result.doubt == "cuts" and result.status == "uncertain"
+    meeting = 150 + 22 + 8 - overlap / 2  # the middle of the overlap
+    (left_x, _, left_width, _), (right_x, _, _, _) = (digit.box for digit in result.digits)
+    assert abs(left_x + left_width - meeting) <= 8 + overlap and abs(right_x - meeting) <= 8 + overlap
+
+
+def test_two_ones_whose_boxes_overlap_by_more_than_half_are_read_as_two(recognizer):
+    ink = np.zeros((280, 400), np.uint8)
+    cv2.line(ink, (140, 80), (60, 210), 255, 16, cv2.LINE_AA)
+    cv2.line(ink, (185, 80), (105, 210), 255, 16, cv2.LINE_AA)  # parallel, 45 px to the right: apart
+    mask = (ink > 127).astype(np.uint8)
+    assert cv2.connectedComponents(mask)[0] == 3  # two pieces of ink...
+    _, pieces = segmentation._find_pieces(mask)
+    assert len(segmentation._group_pieces(pieces)) == 1  # ...grouped as one digit's strokes by their boxes
+    assert recognizer.recognize(np.dstack([np.zeros((280, 400, 3), np.uint8), ink])).text == "11"
+
+
 def test_a_wide_single_zero_stays_one_digit(recognizer):
     ink = np.zeros((280, 400), np.uint8)
     cv2.ellipse(ink, (200, 140), (75, 60), 0, 0, 360, 255, 16, cv2.LINE_AA)  # wider than tall
