@@ -50,6 +50,7 @@ APP_REPEATS = 3  # cold starts of each app: the median of three
 HEALTH_TIMEOUT_S = 90  # a busy 2-core machine can take long to start a server
 RSS_SAMPLE_SECONDS = 0.05
 MEGABYTE = 1_000_000  # files and memory alike, in decimal megabytes
+TRAINING_BUDGET_MINUTES = 45  # a full train.py run on this 2-core CPU, the sources' rendering included
 
 # The seeds' app, rebuilt for the comparison: TensorFlow imported at start, the whole
 # canvas resized to 28x28, model.predict on it.
@@ -263,11 +264,13 @@ def file_rows(model_path):
     metrics_path = model_path.with_name(model_path.stem + ".metrics.json")
     try:
         metrics = json.loads(metrics_path.read_text())
-        minutes = metrics["training_seconds"] / 60
+        minutes = (metrics["training_seconds"] + metrics.get("rendering_seconds", 0)) / 60
         note = f"from {metrics_path.name}" + (", quick mode" if metrics.get("quick_mode") else "")
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):
         minutes, note = None, f"{metrics_path.name} missing"
-    rows.append(row("training time", minutes, None, "min", target=20.0, note=note))
+    rows.append(
+        row("training time, rendering included", minutes, None, "min", target=TRAINING_BUDGET_MINUTES, note=note)
+    )
     return rows
 
 
