@@ -460,6 +460,16 @@ def _may_be_several(group):
     return group.width > READ_SPLIT_ASPECT * group.height
 
 
+def _surely_whole(confidence, narrow_cost):
+    """Whether a piece read whole with this confidence beats every reading with cuts by the doubt margin.
+
+    No reading with a cut scores more than the cheapest cut's cost (its parts read with certainty),
+    so most single digits need no cuts looked for; the answer is the same as with them.
+    """
+    least_cut_cost = max(CUT_PENALTY, PATH_CUT_PENALTY) + narrow_cost  # log costs: the least negative
+    return math.log(max(confidence, 1e-9)) - DOUBT_MARGIN >= least_cut_cost
+
+
 def _read_cuts(piece, mask, ink_box, read):
     """A wide piece cut where the model reads it best: [(box, mask, digit)], and whether that is doubtful.
 
@@ -475,11 +485,7 @@ def _read_cuts(piece, mask, ink_box, read):
         whole = mnist_digit(ink_box[piece.y0 : piece.y1, piece.x0 : piece.x1] * mask)
     except ValueError:  # nothing left of a faint piece: the spans below say whether any part is a digit
         whole = None
-    # No reading with a cut scores more than one cut's cost (both parts read with certainty): a whole piece
-    # read this surely wins by more than the doubt margin, and most single digits need no cuts looked for.
-    if whole is not None and math.log(max(float(read(whole[None, ..., None]).max()), 1e-9)) - DOUBT_MARGIN >= (
-        CUT_PENALTY + narrow_cost
-    ):
+    if whole is not None and _surely_whole(float(read(whole[None, ..., None]).max()), narrow_cost):
         return [(piece, mask, whole)], False
     cut_paths = candidate_cut_paths(mask, _mask_stroke_width(mask))
     if not cut_paths:  # nowhere to cut: the piece is one digit

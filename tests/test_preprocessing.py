@@ -677,6 +677,48 @@ def test_two_ones_whose_boxes_overlap_by_more_than_half_are_read_as_two(recogniz
     assert recognizer.recognize(np.dstack([np.zeros((280, 400, 3), np.uint8), ink])).text == "11"
 
 
+def test_reading_a_sure_piece_whole_first_changes_no_answer(recognizer, mnist_data, monkeypatch):
+    _, (test_images, test_labels) = mnist_data
+    drawings = [cv2.resize(image, (280, 280), interpolation=cv2.INTER_LINEAR) for image in test_images[:60]]
+    drawings += [text_ink(text)[0] for text in ("2026", "47", "1105", "80", "0")]
+    for overlap in (0, 10, 20):  # touching and overlapping loops, narrow and wide
+        ink = np.zeros((280, 400), np.uint8)
+        loop(ink, 120)
+        loop(ink, 120 + 86 - overlap)
+        drawings.append(ink)
+    searched = []
+    original_search = preprocessing.candidate_cut_paths
+
+    def counted_search(mask, stroke_width):
+        searched.append(mask.shape)
+        return original_search(mask, stroke_width)
+
+    monkeypatch.setattr(preprocessing, "candidate_cut_paths", counted_search)
+
+    def answers():
+        searched.clear()
+        results = [recognizer.recognize(drawing) for drawing in drawings]
+        readings = [
+            (
+                result.text,
+                result.doubt,
+                tuple(digit.box for digit in result.digits),
+                [digit.probabilities for digit in result.digits],
+            )
+            for result in results
+        ]
+        return readings, len(searched)
+
+    shortcut, searched_with_shortcut = answers()
+    monkeypatch.setattr(preprocessing, "_surely_whole", lambda confidence, narrow_cost: False)
+    every_cut, searched_always = answers()
+    assert searched_with_shortcut < searched_always  # the shortcut is taken...
+    for (text, doubt, boxes, probabilities), (text_b, doubt_b, boxes_b, probabilities_b) in zip(shortcut, every_cut):
+        assert (text, doubt, boxes) == (text_b, doubt_b, boxes_b)  # ...and changes nothing
+        np.testing.assert_allclose(np.array(probabilities), np.array(probabilities_b), atol=1e-5)
+    assert [text for text, *_ in shortcut][60:] == ["2026", "47", "1105", "80", "0", "00", "00", "00"]
+
+
 def test_a_wide_single_zero_stays_one_digit(recognizer):
     ink = np.zeros((280, 400), np.uint8)
     cv2.ellipse(ink, (200, 140), (75, 60), 0, 0, 360, 255, 16, cv2.LINE_AA)  # wider than tall
