@@ -480,7 +480,8 @@ def _read_cuts(piece, mask, ink_box, read):
     wide to be a digit are ruled out. A whole piece read so surely that no cut could win
     is not cut at all.
     """
-    narrow_cost = NARROW_CUT_PENALTY if piece.width <= NARROW_PAIR * piece.height else 0.0
+    narrow = piece.width <= NARROW_PAIR * piece.height
+    narrow_cost = NARROW_CUT_PENALTY if narrow else 0.0
     try:
         whole = mnist_digit(ink_box[piece.y0 : piece.y1, piece.x0 : piece.x1] * mask)
     except ValueError:  # nothing left of a faint piece: the spans below say whether any part is a digit
@@ -489,7 +490,7 @@ def _read_cuts(piece, mask, ink_box, read):
         return [(piece, mask, whole)], False
     cut_paths = candidate_cut_paths(mask, _mask_stroke_width(mask))
     if not cut_paths:  # nowhere to cut: the piece is one digit
-        return [(piece, mask, None)], False
+        return [(piece, mask, whole)], False
     height, width = mask.shape
     bounds = [np.zeros(height, np.int64), *(path for path, _ in cut_paths), np.full(height, width, np.int64)]
     straight = [True, *(is_column for _, is_column in cut_paths), True]
@@ -510,10 +511,15 @@ def _read_cuts(piece, mask, ink_box, read):
             top, bottom, x0, x1 = int(rows[0]), int(rows[-1]) + 1, left + int(used[0]), left + int(used[-1]) + 1
             box = _Piece(piece.x0 + x0, piece.y0 + top, piece.x0 + x1, piece.y0 + bottom, piece.labels)
             box_mask = span_mask[top:bottom, x0 - left : x1 - left]
-            try:
-                images.append(mnist_digit(ink_box[box.y0 : box.y1, box.x0 : box.x1] * box_mask))
-            except ValueError:
-                continue
+            if (start, end) == (0, len(bounds) - 1) and box_mask.shape == mask.shape:  # normalised above
+                if whole is None:
+                    continue
+                images.append(whole)
+            else:
+                try:
+                    images.append(mnist_digit(ink_box[box.y0 : box.y1, box.x0 : box.x1] * box_mask))
+                except ValueError:
+                    continue
             spans[start, end] = (len(images) - 1, box, box_mask)
     if (0, len(bounds) - 1) not in spans:
         return [(piece, mask, None)], False
@@ -526,7 +532,7 @@ def _read_cuts(piece, mask, ink_box, read):
     # A cut path that is not a straight column, or any cut of a narrow piece, parts digits whose inked boxes
     # overlap: a reading worth checking, and "leave a little space" is the advice that helps.
     bent = not all(straight[start] for start, _ in chosen)
-    doubtful = margin < DOUBT_MARGIN or bent or (narrow_cost < 0 and len(chosen) > 1)
+    doubtful = margin < DOUBT_MARGIN or bent or (narrow and len(chosen) > 1)
     parts = []
     for span in chosen:
         index, box, span_mask = spans[span]

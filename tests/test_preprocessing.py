@@ -678,7 +678,7 @@ def test_two_ones_whose_boxes_overlap_by_more_than_half_are_read_as_two(recogniz
 
 
 def test_reading_a_sure_piece_whole_first_changes_no_answer(recognizer, mnist_data, monkeypatch):
-    _, (test_images, test_labels) = mnist_data
+    _, (test_images, _) = mnist_data
     drawings = [cv2.resize(image, (280, 280), interpolation=cv2.INTER_LINEAR) for image in test_images[:60]]
     drawings += [text_ink(text)[0] for text in ("2026", "47", "1105", "80", "0")]
     for overlap in (0, 10, 20):  # touching and overlapping loops, narrow and wide
