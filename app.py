@@ -68,6 +68,8 @@ PAGE_STYLE = """
 [class*="st-key-answer_"] [data-testid="stMetricValue"] *, [data-testid="stMetricDelta"] * {
   white-space: normal; overflow: visible; text-overflow: clip; overflow-wrap: anywhere; }
 [class*="st-key-answer_"] [data-testid="stMetric"] { padding: 0.75rem 1.25rem; }
+/* The popover's arrow is an icon font's ligature: its name ("expand_more") would be read out with the button's. */
+[data-testid="stPopoverButton"] [data-testid="stIconMaterial"] { display: none; }
 </style>
 """
 FIT_STEP = 10  # px: the canvas is shrunk or grown in steps of this, to the widest step its column holds
@@ -253,9 +255,12 @@ def sidebar_ui(metrics, backend_name, online_metrics=None):
         st.divider()
         profile_ui.profile_sidebar_ui()
         st.divider()
-        model_card_ui(metrics, backend_name, online_metrics or {})
-        st.divider()
-        about_ui()
+        # In popovers: a closed popover's contents are not drawn, and the browser redraws every element drawn
+        # on each run of the drawing fragment: the sidebar's card, texts and uploader cost Predict some 50 ms.
+        with st.popover("Model card", width="stretch"):
+            model_card_ui(metrics, backend_name, online_metrics or {})
+        with st.popover("About and credits", width="stretch"):
+            about_ui()
     return brush_width, live
 
 

@@ -215,17 +215,25 @@ def profile_sidebar_ui():
         return
     token = current_token()
     count = st.session_state.get("profile_examples", 0) if token else 0
+    examples = f"{count} example{'s' if count != 1 else ''}"
+    kept = f"Your private profile keeps **{examples}**." if token else "Nothing you draw or upload is kept."
+    st.markdown(kept)
+    # In a popover, drawn only while open: the uploader and texts would cost every Predict (see app.sidebar_ui).
+    with st.popover("Manage your examples", width="stretch"):
+        profile_details_ui(token, examples)
+
+
+def profile_details_ui(token, examples):
+    """What a profile keeps, the secret link, export, import and Forget me (with a confirmation)."""
     if token is None:
         st.markdown(
-            "Nothing you draw or upload is kept. When you correct an answer, that digit's 28×28 image, "
-            "its pen strokes, the true digit and the time are kept in a private profile, and your next "
-            "drawings are read with your own examples."
+            "When you correct an answer, that digit's 28×28 image, its pen strokes, the true digit and the "
+            "time are kept in a private profile, and your next drawings are read with your own examples."
         )
     else:
         st.markdown(
-            f"Your private profile keeps **{count} example{'s' if count != 1 else ''}**: for each "
-            "correction the digit's 28×28 image, its pen strokes, the true digit and the time. "
-            "Nothing else, and no other page shows them."
+            f"For each of your {examples}: the digit's 28×28 image, its pen strokes, the true digit and the "
+            "time. Nothing else, and no other page shows them."
         )
         st.caption(f"Your secret link (bookmark it to come back). {PROFILE_PARAMETER_HELP}")
         st.code(profile_link(token), language=None, wrap_lines=True)
@@ -252,7 +260,7 @@ def profile_sidebar_ui():
     if not st.session_state.get("confirm_forget"):
         st.button("Forget me", key="forget", on_click=lambda: st.session_state.update(confirm_forget=True))
         return
-    st.warning(f"Delete your profile and its {count} example{'s' if count != 1 else ''} for good?")
+    st.warning(f"Delete your profile and its {examples} for good?")
     with st.container(horizontal=True):
         st.button("Yes, forget me", key="forget_confirm", type="primary", on_click=forget_profile)
         st.button("Cancel", key="forget_cancel", on_click=lambda: st.session_state.pop("confirm_forget", None))

@@ -64,6 +64,16 @@ def sidebar(page):
     return page.locator('[data-testid="stSidebar"]')
 
 
+def profile_details(page):
+    """The sidebar's "Manage your examples" popover, opened if it is closed; its contents float above the page."""
+    opener = sidebar(page).get_by_role("button", name="Manage your examples")
+    if opener.get_attribute("aria-expanded") != "true":
+        opener.click()
+    body = page.locator("[data-testid='stPopoverBody']").filter(has_text="Import examples")
+    body.wait_for(timeout=10_000)
+    return body
+
+
 @pytest.fixture
 def database(tmp_path):
     return tmp_path / "profiles.sqlite3"
@@ -96,7 +106,9 @@ def test_a_correction_personalises_only_its_own_session_and_forget_me_deletes_it
         token = parse_qs(urlparse(mine.url).query)["profile"][0]  # the secret link is the page's address
         assert hashlib.sha256(token.encode()).hexdigest() == token_hash
         assert sidebar(mine).get_by_text("keeps 1 example").is_visible()
-        assert token in sidebar(mine).inner_text()
+        link = profile_details(mine).locator("[data-testid='stCode']")  # the code block's script loads on first use
+        link.wait_for(timeout=10_000)
+        assert token in link.inner_text()
 
         # The other session: no profile, no link, its readings are the model's own.
         draw_with_mouse(theirs, ONE)
@@ -118,18 +130,18 @@ def test_a_correction_personalises_only_its_own_session_and_forget_me_deletes_it
         returning.close()
 
         with mine.expect_download() as download:  # the export zip, kept to import after Forget me
-            sidebar(mine).locator(".st-key-profile_export button").click()
+            profile_details(mine).locator(".st-key-profile_export button").click()
         exported = tmp_path / download.value.suggested_filename  # the browser's copy has no .zip name
         download.value.save_as(exported)
 
-        after_rerun(mine, lambda: sidebar(mine).locator(".st-key-forget button").click())
-        after_rerun(mine, lambda: sidebar(mine).locator(".st-key-forget_confirm button").click())
+        after_rerun(mine, lambda: profile_details(mine).locator(".st-key-forget button").click())
+        after_rerun(mine, lambda: profile_details(mine).locator(".st-key-forget_confirm button").click())
         assert table(database, "SELECT count(*) FROM examples") == [(0,)]
         assert table(database, "SELECT count(*) FROM profiles") == [(0,)]
         assert sidebar(mine).get_by_text("Forgotten").is_visible() and "profile=" not in mine.url
 
         # Importing the export restores the profile: a new token, the same example.
-        uploader = sidebar(mine).locator("[data-testid='stFileUploaderDropzoneInput']")
+        uploader = profile_details(mine).locator("[data-testid='stFileUploaderDropzoneInput']")
         after_rerun(mine, lambda: uploader.set_input_files(exported), send_delay_ms=500)
         sidebar(mine).get_by_text("Imported 1 example").wait_for(timeout=30_000)  # after the upload's own rerun
         assert table(database, "SELECT digit, source FROM examples") == [(int(CORRECTED_TO), "import")]
