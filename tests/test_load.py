@@ -26,7 +26,7 @@ from benchmarks import load  # noqa: E402  (needs Playwright)
 
 SESSIONS = 20
 LOAD_SECONDS = float(os.environ.get("LOAD_SECONDS", load.LOAD_SECONDS))
-# Over the run (medians of its last and first 10 s): keeping every prediction's 627 kB drawing
+# Over the run (medians of its last and its second 10 s): keeping every prediction's 627 kB drawing
 # would pass it after 240 predictions; 20 sessions make 300 to 400 a minute here.
 MEMORY_GROWTH_LIMIT_MB = 150
 MIN_PREDICTIONS = 3  # per session: fewer, and the run shows little
