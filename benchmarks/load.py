@@ -108,7 +108,7 @@ window.WebSocket = class extends window.WebSocket {
 # A run started after the last click or stroke, and has finished.
 RUN_DONE = """() => window.appActedAt > 0 && window.appRunStartedAt > window.appActedAt
                     && window.appRunFinishedAt > window.appRunStartedAt"""
-ANSWER_VALUE = ".st-key-answer_drawing [data-testid='stMetricValue']"
+ANSWER_VALUE = browser.answer_selector()
 # The run's end reaches the page before the browser has drawn its answer: under load the first
 # answer appears a few hundred ms later, so it is read once it is on the page.
 ANSWER_SHOWN = f"() => document.querySelector({ANSWER_VALUE!r}) !== null"
@@ -344,7 +344,7 @@ def report(users, seconds, warm_seconds, memory_samples, warm_up_milliseconds):
     memory_warm, memory_after = memory_samples[0][1], memory_samples[-1][1]
     end = memory_samples[-1][0]
     window = min(MEMORY_WINDOW_SECONDS, end / 4)  # short runs: windows apart all the same
-    first_level = np.median([size for at, size in memory_samples if window <= at <= 2 * window])
+    baseline_level = np.median([size for at, size in memory_samples if window <= at <= 2 * window])
     last_level = np.median([size for at, size in memory_samples if at >= end - window])
     return {
         "sessions": len(users),
@@ -361,10 +361,10 @@ def report(users, seconds, warm_seconds, memory_samples, warm_up_milliseconds):
         "server_rss_mb": {
             "after_warm_up": _megabytes(memory_warm),
             "after_run": _megabytes(memory_after),
-            "first_window_median": _megabytes(first_level),
+            "baseline_window_median": _megabytes(baseline_level),
             "last_window_median": _megabytes(last_level),
             "window_seconds": round(window, 1),
-            "growth": _megabytes(last_level - first_level),
+            "growth": _megabytes(last_level - baseline_level),
             "curve": [[round(at, 1), _megabytes(size)] for at, size in memory_samples],
         },
         "wrong_answers": sum(len(session.wrong_answers) for session in users),
@@ -408,7 +408,7 @@ def markdown(summary):
         ),
         (
             f"server RSS, median of the run's second and of its last {memory['window_seconds']:g} s",
-            f"{memory['first_window_median']}, {memory['last_window_median']} MiB ({memory['growth']:+} MiB)",
+            f"{memory['baseline_window_median']}, {memory['last_window_median']} MiB ({memory['growth']:+} MiB)",
         ),
         (
             f"server RSS every {MEMORY_SAMPLE_SECONDS} s of the run",

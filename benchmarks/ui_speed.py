@@ -35,12 +35,12 @@ for (const event of ["click", "pointerup"]) {
 }
 """
 # Polled once per animation frame: true, and the frame's time kept, once the answer is there.
-ANSWER_SHOWN = """() => {
-  const answer = document.querySelector(".st-key-answer_drawing [data-testid='stMetricValue']");
+ANSWER_SHOWN = f"""() => {{
+  const answer = document.querySelector({browser.answer_selector()!r});
   if (!answer || !answer.innerText) return false;
   window.appAnswerAt = performance.now();
   return true;
-}"""
+}}"""
 
 
 def answer_milliseconds(page):

@@ -364,9 +364,14 @@ def upload_input(page):
     return page.locator('[data-testid="stMain"] [data-testid="stFileUploader"] input[type=file]')
 
 
+def answer_selector(key="drawing"):
+    """The CSS selector of a result view's large recognised text (for scripts run in the page too)."""
+    return f".st-key-answer_{key} [data-testid='stMetricValue']"
+
+
 def answer_locator(page, key="drawing"):
     """The large recognised text of a result view."""
-    return page.locator(f".st-key-answer_{key} [data-testid='stMetricValue']")
+    return page.locator(answer_selector(key))
 
 
 # Pictures with a known answer: MNIST test digits drawn as black ink on white paper.
