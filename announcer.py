@@ -12,22 +12,24 @@ CSS = """
 .answer-announcer { position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0; overflow: hidden;
   clip-path: inset(50%); white-space: nowrap; border: 0; }
 """
-# The answer's element may come after this one in the same app run, so it is waited for
-# (at most WAIT_FRAMES animation frames, about a second) before it is scrolled to.
+# The answer's element may come after this one in the same app run, so it is looked for on each
+# animation frame, for at most WAIT_MS, before it is scrolled to: a session's first answer loads
+# the charts' code and the second model, which on a busy machine takes more than a second.
 JS = """
 const broughtIntoView = new WeakMap();
-const WAIT_FRAMES = 60;
-function bringIntoView(selector, framesLeft) {
+const WAIT_MS = 15000;
+function bringIntoView(selector, deadline) {
   const target = document.querySelector(selector);
   if (target) target.scrollIntoView({block: "nearest"});
-  else if (framesLeft > 0) requestAnimationFrame(() => bringIntoView(selector, framesLeft - 1));
+  else if (performance.now() < deadline) requestAnimationFrame(() => bringIntoView(selector, deadline));
 }
 export default function ({data, parentElement}) {
   const region = parentElement.querySelector(".answer-announcer");
   if (region.textContent !== data.text) region.textContent = data.text;
   if (data.prediction && broughtIntoView.get(parentElement) !== data.prediction) {
     broughtIntoView.set(parentElement, data.prediction);
-    requestAnimationFrame(() => bringIntoView(data.target, WAIT_FRAMES));
+    const deadline = performance.now() + WAIT_MS;
+    requestAnimationFrame(() => bringIntoView(data.target, deadline));
   }
 }
 """

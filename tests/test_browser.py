@@ -353,14 +353,14 @@ def wide_canvas(page):
 
 
 def in_view(page, locator, viewport):
-    """Whether the element lies wholly inside the window."""
+    """Whether the element lies wholly inside the window, to a pixel (scrolled to, an edge can be a fraction out)."""
     box = locator.bounding_box()
     return (
         box is not None
-        and box["y"] >= 0
-        and box["y"] + box["height"] <= viewport["height"]
-        and box["x"] >= 0
-        and box["x"] + box["width"] <= viewport["width"]
+        and box["y"] >= -1
+        and box["y"] + box["height"] <= viewport["height"] + 1
+        and box["x"] >= -1
+        and box["x"] + box["width"] <= viewport["width"] + 1
     )
 
 
@@ -404,7 +404,8 @@ def test_both_canvases_fit_a_phone_and_the_answer_comes_into_view(chromium, serv
     wait_until_quiet(page)
     assert answer.inner_text() == "71"
     page.wait_for_timeout(300)  # the scroll to the answer happens on the next frames
-    assert in_view(page, answer, PHONE)
+    # The whole answer card, its confidence too: the first answer is at first a short placeholder.
+    assert in_view(page, page.locator(".st-key-answer_drawing"), PHONE)
     context.close()
 
 
