@@ -74,7 +74,7 @@ PAGE_STYLE = """
 """
 # Scrolled to once the answer's text is there: a session's first answer loads the metric's code
 # and is at first a short placeholder, so "in view" then left most of the answer below a phone's fold.
-ANSWER_SHOWN = ".st-key-answer_drawing:has([data-testid='stMetricValue'])"
+ANSWER_CARD_FILLED = ".st-key-answer_drawing:has([data-testid='stMetricValue'])"
 FIT_STEP = 10  # px: the canvas is shrunk or grown in steps of this, to the widest step its column holds
 MOST_ZOOM = 1.25  # a phone's one-digit canvas grows to the screen's width, but not beyond this
 PHONE_WIDTH = 640  # px: Streamlit puts columns under each other below this window width
@@ -427,7 +427,7 @@ def draw_ui(recognizer, brush_width, live):
     with buttons:  # the same place on every run, so that screen readers hear each new answer
         announce(
             problem or spoken_answer(stored and stored["recognition"]),
-            ANSWER_SHOWN,
+            ANSWER_CARD_FILLED,
             st.session_state.get("predictions_clicked"),
         )
     with result_area:
